@@ -1,0 +1,34 @@
+"""textae: Transformer text autoencoders on the Hugging Face stack.
+
+Importing textae registers every model family with ``AutoConfig`` / ``AutoModel``.
+"""
+
+from .models import (
+    FAMILIES,
+    TextAE,
+    TextAEConfig,
+    TextAEOutput,
+    TextAutoencoderConfig,
+    TextAutoencoderModel,
+    TextLM,
+    TextLMConfig,
+    TextLMOutput,
+    register_families,
+)
+
+register_families()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FAMILIES",
+    "TextAE",
+    "TextAEConfig",
+    "TextAEOutput",
+    "TextAutoencoderConfig",
+    "TextAutoencoderModel",
+    "TextLM",
+    "TextLMConfig",
+    "TextLMOutput",
+    "__version__",
+]

@@ -1,0 +1,95 @@
+"""Loading text data through ``datasets``: the built-in synthetic corpus, local files or a hub dataset.
+
+Local files go by extension: .txt (one sentence a line), .csv, .tsv, .json / .jsonl, .parquet. A hub
+dataset is named as on the hub and needs its files in the local cache (nothing downloads in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import datasets
+
+from .synthetic import synthetic_dataset
+from .tokenization import encode_texts
+
+logger = logging.getLogger(__name__)
+
+FILE_BUILDERS = {".txt": "text", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _file_builder(files: list[str]) -> tuple[str, dict]:
+    suffixes = {Path(f).suffix.lower() for f in files}
+    if len(suffixes) != 1:
+        raise ValueError(f"data files must share one format; got suffixes {sorted(suffixes)} in {files}")
+    suffix = suffixes.pop()
+    if suffix not in FILE_BUILDERS:
+        raise ValueError(f"unsupported data file type {suffix!r} ({files[0]}); supported: {sorted(FILE_BUILDERS)}")
+    missing = [f for f in files if not Path(f).exists()]
+    if missing:
+        raise FileNotFoundError(f"data file not found: {missing[0]}")
+    options = {"delimiter": "\t", "quoting": 3} if suffix == ".tsv" else {}  # 3 = csv.QUOTE_NONE
+    return FILE_BUILDERS[suffix], options
+
+
+def load_raw_split(
+    source: str,
+    split: str,
+    files: list[str] | str | None = None,
+    dataset_config: str | None = None,
+    streaming: bool = False,
+    synthetic_size: int = 10000,
+    synthetic_seed: int = 0,
+    cache_dir: str | None = None,
+) -> datasets.Dataset | datasets.IterableDataset:
+    """One split as a ``datasets`` dataset.
+
+    source: "synthetic" (built-in grammar), "files" (``files``: a path or a list of paths), or a hub
+    dataset name (with ``dataset_config``) already in the local cache.
+    """
+    if source == "synthetic":
+        ds = synthetic_dataset(synthetic_size, synthetic_seed, split)
+        return ds.to_iterable_dataset() if streaming else ds
+    if source == "files":
+        if not files:
+            raise ValueError(f"source 'files' needs data files for split {split!r}")
+        files = [files] if isinstance(files, str) else list(files)
+        builder, options = _file_builder(files)
+        return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir, **options)
+    return datasets.load_dataset(source, dataset_config, split=split, streaming=streaming, cache_dir=cache_dir)
+
+
+def check_text_column(ds, text_column: str, label_column: str | None = None) -> None:
+    names = list(ds.column_names or [])
+    for column in (text_column, label_column):
+        if column is not None and names and column not in names:
+            raise KeyError(f"column {column!r} not in the data; columns: {names}")
+
+
+def tokenize_dataset(ds, tokenizer, text_column: str, max_length: int, label_column: str | None = None, label2id: dict | None = None):
+    """Adds ``input_ids`` (no special tokens, truncated) and ``length``; drops empty texts.
+
+    A label column, when named, becomes integer ``class_label`` through ``label2id`` (ClassLabel
+    columns keep their ids).
+    """
+    check_text_column(ds, text_column, label_column)
+
+    def tokenize(batch):
+        texts = [t.strip() if isinstance(t, str) else "" for t in batch[text_column]]
+        ids = encode_texts(tokenizer, texts, max_length)
+        out = {"input_ids": ids, "length": [len(x) for x in ids]}
+        if label_column is not None:
+            labels = batch[label_column]
+            if label2id is not None:
+                unknown = sorted({str(v) for v in labels if str(v) not in label2id})
+                if unknown:
+                    raise ValueError(f"labels {unknown} are not among the known labels {sorted(label2id)}")
+                labels = [label2id[str(v)] for v in labels]
+            out["class_label"] = labels
+        return out
+
+    keep = {"input_ids", "length", "class_label"}
+    remove = [c for c in (ds.column_names or []) if c not in keep]
+    ds = ds.map(tokenize, batched=True, remove_columns=remove)
+    return ds.filter(lambda row: row["length"] > 0)

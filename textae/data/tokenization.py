@@ -1,0 +1,89 @@
+"""Tokenizers: an existing one from a local folder, or one trained on the corpus with ``tokenizers``.
+
+Every textae tokenizer has the special tokens the models need, with fixed ids for trained ones:
+[PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4. A pretrained BERT-style tokenizer maps BOS/EOS to its
+[CLS]/[SEP]. The tokenizer is saved beside the model (``save_pretrained``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]", "mask_token": "[MASK]"}
+TOKENIZER_KINDS = ("wordlevel", "wordpiece", "bpe")
+
+
+def train_tokenizer(texts: Iterable[str], kind: str = "wordlevel", vocab_size: int = 10000, lowercase: bool = False) -> PreTrainedTokenizerFast:
+    """Trains a fast tokenizer on ``texts``.
+
+    wordlevel: whitespace words (the PTB convention, so token PPL is word PPL); wordpiece / bpe: subwords.
+
+    >>> tok = train_tokenizer(["a b a", "b c"], kind="wordlevel")
+    >>> tok.convert_ids_to_tokens(tok("a c")["input_ids"])
+    ['a', 'c']
+    """
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; choose one of {TOKENIZER_KINDS}")
+    specials = list(SPECIAL_TOKENS.values())
+    if kind == "wordlevel":
+        tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=specials)
+        tok.decoder = None
+    elif kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+        tok.decoder = decoders.WordPiece()
+    else:
+        tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.decoder = decoders.ByteLevel()
+    norms = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tok.normalizer = normalizers.Sequence(norms)
+    tok.train_from_iterator((t for t in texts if t), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
+    if kind == "wordlevel":
+        # WordLevel has no decoder: join tokens with spaces (the default joins with spaces too, but be explicit)
+        fast.clean_up_tokenization_spaces = False
+    return fast
+
+
+def load_tokenizer(path: str) -> PreTrainedTokenizerFast:
+    """A local tokenizer folder, with BOS/EOS/MASK ensured (BERT's [CLS]/[SEP] serve as BOS/EOS)."""
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.bos_token is None:
+        tok.bos_token = tok.cls_token or tok.eos_token
+    if tok.eos_token is None:
+        tok.eos_token = tok.sep_token or tok.bos_token
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    missing = [name for name in ("bos_token", "eos_token", "pad_token") if getattr(tok, name) is None]
+    if missing:
+        raise ValueError(f"tokenizer at {path} lacks {missing} and no stand-in exists")
+    return tok
+
+
+def special_ids(tokenizer) -> dict[str, int]:
+    """The token ids a textae config records."""
+    ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "unk_token_id": tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "mask_token_id": tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id,
+    }
+    return ids
+
+
+def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Texts → token ids without special tokens, truncated to ``max_length``."""
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+    out = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    return [list(x) for x in out]

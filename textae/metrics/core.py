@@ -1,0 +1,67 @@
+"""The metrics the field reports, as plain functions over Python lists and numbers.
+
+Each also loads offline as an ``evaluate`` module (see :func:`textae.metrics.load`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Share of predictions equal to their reference after whitespace normalisation (0..1)."""
+    _same_length(predictions, references)
+    if not references:
+        return 0.0
+    hits = sum(" ".join(p.split()) == " ".join(r.split()) for p, r in zip(predictions, references))
+    return hits / len(references)
+
+
+def token_accuracy(predictions: Sequence[Sequence], references: Sequence[Sequence]) -> float:
+    """Share of reference tokens matched at the same position (0..1); extra predicted tokens don't count."""
+    _same_length(predictions, references)
+    total = sum(len(r) for r in references)
+    if total == 0:
+        return 0.0
+    hits = sum(sum(a == b for a, b in zip(p, r)) for p, r in zip(predictions, references))
+    return hits / total
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def corpus_bleu(predictions: Sequence[str], references: Sequence[str], max_n: int = 4) -> float:
+    """Corpus BLEU ×100 (Papineni et al. 2002): clipped n-gram precisions 1..max_n, geometric mean,
+    brevity penalty; whitespace tokens, one reference each, no smoothing (0 if any order has no match)."""
+    _same_length(predictions, references)
+    matches = [0] * max_n
+    totals = [0] * max_n
+    hyp_len = ref_len = 0
+    for pred, ref in zip(predictions, references):
+        p, r = pred.split(), ref.split()
+        hyp_len += len(p)
+        ref_len += len(r)
+        for n in range(1, max_n + 1):
+            pn, rn = _ngrams(p, n), _ngrams(r, n)
+            matches[n - 1] += sum(min(c, rn[g]) for g, c in pn.items())
+            totals[n - 1] += max(0, len(p) - n + 1)
+    if hyp_len == 0 or min(matches) == 0:
+        return 0.0
+    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    return 100.0 * brevity * math.exp(log_precision)
+
+
+def perplexity(nll_sum: float, n_tokens: int) -> float:
+    """exp(total NLL in nats / number of tokens); say which token unit (words, subwords, + EOS)."""
+    if n_tokens <= 0:
+        raise ValueError("perplexity needs at least one token")
+    return math.exp(nll_sum / n_tokens)
+
+
+def _same_length(a: Sequence, b: Sequence) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"predictions and references differ in length: {len(a)} vs {len(b)}")

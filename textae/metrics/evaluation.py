@@ -1,0 +1,83 @@
+"""Evaluating a model on a dataset: teacher-forced losses and, for autoencoders, reconstructions."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..models.base import IGNORE_INDEX, token_cross_entropy
+from .core import corpus_bleu, exact_match, token_accuracy
+
+TOKEN_UNIT = "tokens of the run's tokenizer, each sentence's final EOS included"
+
+
+@torch.no_grad()
+def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None = None, loss_weights=None) -> dict:
+    """Mean loss and loss terms, NLL per sentence, PPL per token and next-token accuracy over ``dataloader``.
+
+    Sums are reduced over processes when an ``accelerator`` is given.
+    """
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    device = accelerator.device if accelerator else next(model.parameters()).device
+
+    def add(name, value):
+        sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value
+
+    for i, batch in enumerate(dataloader):
+        if max_batches is not None and i >= max_batches:
+            break
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = model(**batch, loss_weights=loss_weights)
+        logits = out.logits
+        targets = batch["labels"][:, 1:]
+        if logits.shape[1] == batch["labels"].shape[1]:  # the LM predicts from every input position
+            logits = logits[:, :-1]
+        nll = token_cross_entropy(logits, targets).double()
+        real = targets != IGNORE_INDEX
+        n_sent = torch.tensor(float(targets.shape[0]), dtype=torch.float64, device=device)
+        add("sentences", n_sent)
+        add("tokens", real.sum().double())
+        add("nll", nll.sum())
+        add("correct", ((logits.argmax(-1) == targets) & real).sum().double())
+        add("loss", out.loss.double() * n_sent)
+        for name, value in (out.loss_terms or {}).items():
+            add(f"loss_{name}", value.double() * n_sent)
+    if accelerator is not None:
+        sums = {k: accelerator.reduce(v, reduction="sum") for k, v in sums.items()}
+    model.train(was_training)
+    if not sums:
+        raise ValueError("evaluation data is empty")
+    n, tokens = sums["sentences"].item(), sums["tokens"].item()
+    result = {
+        "loss": sums["loss"].item() / n,
+        "nll_per_sentence": sums["nll"].item() / n,
+        "nll_per_token": sums["nll"].item() / tokens,
+        "ppl": math.exp(sums["nll"].item() / tokens),
+        "next_token_accuracy": sums["correct"].item() / tokens,
+        "sentences": int(n),
+        "tokens": int(tokens),
+    }
+    for key, value in sums.items():
+        if key.startswith("loss_"):
+            result[key] = value.item() / n
+    return result
+
+
+@torch.no_grad()
+def reconstruction_scores(model, texts: list[str], batch_size: int = 64, examples: int = 5) -> dict:
+    """Greedy reconstruction of ``texts``: exact match, token accuracy (on token ids), BLEU ×100."""
+    was_training = model.training
+    model.eval()
+    outputs = model.reconstruct(texts, batch_size=batch_size)
+    model.train(was_training)
+    tokenize = model._tokenize
+    refs_norm = [model.tokenizer.decode(ids, skip_special_tokens=True) for ids in tokenize(texts)]
+    return {
+        "exact_match": exact_match(outputs, refs_norm),
+        "token_accuracy": token_accuracy(tokenize(outputs), tokenize(refs_norm)),
+        "bleu": corpus_bleu(outputs, refs_norm),
+        "examples": [{"input": t, "output": o} for t, o in list(zip(texts, outputs))[:examples]],
+    }

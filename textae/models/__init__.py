@@ -1,0 +1,43 @@
+"""Model families. Each is a config class and a model class; :data:`FAMILIES` maps the recipe's
+``model.family`` to them, and :func:`register_families` registers them with the Auto classes."""
+
+from transformers import AutoConfig, AutoModel
+
+from .ae import TextAE, TextAEConfig
+from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
+from .lm import TextLM, TextLMConfig
+
+FAMILIES: dict[str, tuple[type, type]] = {
+    "ae": (TextAEConfig, TextAE),
+    "lm": (TextLMConfig, TextLM),
+}
+
+
+def register_families() -> None:
+    for config_cls, model_cls in FAMILIES.values():
+        try:
+            AutoConfig.register(config_cls.model_type, config_cls)
+            AutoModel.register(config_cls, model_cls)
+        except ValueError:  # already registered (re-import)
+            pass
+
+
+def family_classes(family: str) -> tuple[type, type]:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known: {sorted(FAMILIES)}")
+    return FAMILIES[family]
+
+
+__all__ = [
+    "FAMILIES",
+    "TextAE",
+    "TextAEConfig",
+    "TextAEOutput",
+    "TextAutoencoderConfig",
+    "TextAutoencoderModel",
+    "TextLM",
+    "TextLMConfig",
+    "TextLMOutput",
+    "family_classes",
+    "register_families",
+]

@@ -1,0 +1,362 @@
+"""The composable core every textae family is built from.
+
+``x → corrupt → encode → bottleneck → decode → x̂``: :class:`TextAutoencoderModel` composes a
+:class:`SentenceEncoder`, a registered :class:`Bottleneck` and a :class:`LatentDecoder`; a family is a
+config subclass (its ``model_type`` and defaults) plus a few lines. :class:`TextLM` is the same
+decoder with no latent, so NLL comparisons against it are fair.
+
+Sequence convention (the collator builds it): ``labels = [BOS] x [EOS]`` padded with -100; the
+decoder reads ``labels[:, :-1]`` and predicts ``labels[:, 1:]``. The encoder reads ``input_ids`` (x,
+possibly corrupted). For :class:`TextLM`, ``input_ids`` and ``labels`` are both ``[BOS] x [EOS]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoTokenizer, GenerationMixin, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
+
+IGNORE_INDEX = -100
+
+DEFAULT_ENCODER = {
+    "model_type": "bert",
+    "hidden_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 256,
+    "max_position_embeddings": 128,
+}
+DEFAULT_DECODER = {
+    "model_type": "gpt2",
+    "n_embd": 128,
+    "n_layer": 2,
+    "n_head": 4,
+    "n_positions": 128,
+}
+
+
+def _num_layers(spec: dict) -> int:
+    return int(spec.get("num_hidden_layers") or spec.get("n_layer") or 1)
+
+
+class TextAEBaseConfig(PretrainedConfig):
+    """Settings shared by every textae model (token ids, the decoder, the length limit).
+
+    Args:
+        vocab_size: the tokenizer's vocabulary size.
+        decoder_config: HF causal-LM config as a dict with ``model_type`` (tiny GPT-2 by default).
+        max_seq_length: token limit of a sentence (longer ones are truncated).
+    """
+
+    model_type = "textae_base"
+
+    vocab_size: int = 1000
+    decoder_config: dict | None = None
+    max_seq_length: int = 64
+    pad_token_id: int | None = 0
+    unk_token_id: int | None = 1
+    bos_token_id: int | None = 2
+    eos_token_id: int | None = 3
+    mask_token_id: int | None = 4
+    initializer_range: float = 0.02
+    use_cache: bool = True
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        self.decoder_config = dict(self.decoder_config or DEFAULT_DECODER)
+        kwargs.pop("num_hidden_layers", None)
+        # generate() sizes its KV cache from this
+        self.num_hidden_layers = _num_layers(self.decoder_config)
+        super().__post_init__(**kwargs)
+
+
+class TextAutoencoderConfig(TextAEBaseConfig):
+    """An encoder, a bottleneck and a latent-conditioned decoder.
+
+    Args:
+        encoder_config: HF encoder config as a dict with ``model_type`` (tiny BERT by default).
+        pooling: "mean", "cls" or "attention".
+        latent_dim: size d of the sentence latent z.
+        bottleneck: a registered bottleneck name (the family's default when None).
+        bottleneck_options: keyword options of that bottleneck.
+        memory_slots: K memory slots projected from z for cross-attention (0 = off).
+        inject_embedding: add a projection of z to every decoder input embedding.
+        loss_weights: the default weight of each loss term; the training loop may override per step.
+    """
+
+    model_type = "textae_base_autoencoder"
+    default_bottleneck = "identity"
+
+    encoder_config: dict | None = None
+    pooling: str = "mean"
+    latent_dim: int = 64
+    bottleneck: str | None = None
+    bottleneck_options: dict | None = None
+    memory_slots: int = 4
+    inject_embedding: bool = True
+    loss_weights: dict | None = None
+
+    def __post_init__(self, **kwargs):
+        self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
+        self.bottleneck = self.bottleneck or self.default_bottleneck
+        self.bottleneck_options = dict(self.bottleneck_options or {})
+        self.loss_weights = dict(self.loss_weights or {})
+        super().__post_init__(**kwargs)
+
+
+@dataclass
+class TextAEOutput(ModelOutput):
+    """Output of every autoencoder family.
+
+    loss: weighted sum of ``loss_terms``; reconstruction_loss: mean token cross-entropy (nats);
+    logits: [B, T, V]; latent: [B, d] or [B, L, d]; loss_terms / stats: named scalars to log;
+    cache: the decoder's KV cache during generation.
+    """
+
+    loss: torch.FloatTensor | None = None
+    reconstruction_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    latent: torch.FloatTensor | None = None
+    loss_terms: dict | None = None
+    stats: dict | None = None
+    cache: object | None = None
+
+
+@dataclass
+class TextLMOutput(ModelOutput):
+    """loss: mean next-token cross-entropy (nats); logits: [B, T, V]."""
+
+    loss: torch.FloatTensor | None = None
+    reconstruction_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    loss_terms: dict | None = None
+    stats: dict | None = field(default=None)
+    cache: object | None = None
+
+
+def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-token NLL [B, T] (0 where target is IGNORE_INDEX); logits [B, T, V], targets [B, T]."""
+    nll = F.cross_entropy(logits.float().transpose(1, 2), targets.clamp(min=0), reduction="none")
+    return nll * (targets != IGNORE_INDEX)
+
+
+def decoder_io(labels: torch.Tensor, pad_token_id: int):
+    """From labels [B, T] = [BOS] x [EOS] (-100 padded): decoder inputs, their mask, and targets."""
+    inputs = labels[:, :-1].masked_fill(labels[:, :-1] == IGNORE_INDEX, pad_token_id)
+    mask = (labels[:, :-1] != IGNORE_INDEX).long()
+    return inputs, mask, labels[:, 1:]
+
+
+class TextAEModelBase(PreTrainedModel, GenerationMixin):
+    """Shared plumbing: weight init, the tokenizer saved beside the weights, batching texts."""
+
+    config_class = TextAEBaseConfig
+    base_model_prefix = "textae"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _supports_sdpa = True
+    _can_compile_fullgraph = False
+
+    batch_format = "autoencoder"  # what the collator builds: see TextAECollator
+    uses_class_labels = False  # whether batches carry the label column as ``class_label``
+    tokenizer = None  # attached by from_pretrained when the folder holds one, or by the user
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        folder = Path(str(pretrained_model_name_or_path))
+        if (folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists():
+            model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        return model
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer attached; set model.tokenizer or load it from a saved folder")
+        return self.tokenizer
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        from ..data.tokenization import encode_texts
+
+        return encode_texts(self._require_tokenizer(), texts, self.config.max_seq_length)
+
+    def _decode_ids(self, ids: torch.Tensor) -> list[str]:
+        """Generated ids [B, T] (after BOS) → texts, cut at the first EOS."""
+        tok = self._require_tokenizer()
+        out = []
+        for row in ids.tolist():
+            if self.config.eos_token_id in row:
+                row = row[: row.index(self.config.eos_token_id)]
+            out.append(tok.decode([t for t in row if t != self.config.pad_token_id], skip_special_tokens=True))
+        return out
+
+    def _generation_defaults(self, max_new_tokens: int | None, kwargs: dict) -> dict:
+        kwargs.setdefault("max_new_tokens", max_new_tokens or self.config.max_seq_length + 1)
+        kwargs.setdefault("do_sample", False)
+        kwargs.setdefault("pad_token_id", self.config.pad_token_id)
+        kwargs.setdefault("eos_token_id", self.config.eos_token_id)
+        kwargs.setdefault("bos_token_id", self.config.bos_token_id)
+        return kwargs
+
+    def _bos(self, n: int) -> torch.Tensor:
+        return torch.full((n, 1), self.config.bos_token_id, dtype=torch.long, device=self.device)
+
+
+def pad_batch(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pads token lists → ids [B, T], mask [B, T]."""
+    width = max(1, max(len(s) for s in seqs))
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def length_sorted_batches(n_items: list[int], batch_size: int):
+    """Index batches in descending length order (less padding); callers restore the input order."""
+    order = sorted(range(len(n_items)), key=lambda i: -n_items[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class TextAutoencoderModel(TextAEModelBase):
+    """x → encode → bottleneck → decode → x̂, with the pieces named in the config.
+
+    Forward in training: ``input_ids`` [B, S] (the encoder's, possibly corrupted), ``attention_mask``
+    [B, S], ``labels`` [B, T] = [BOS] x [EOS]. Forward in generation (what ``generate`` calls):
+    ``input_ids`` [B, t] are decoder tokens and ``latent`` [B, d] conditions them.
+    """
+
+    config_class = TextAutoencoderConfig
+
+    def __init__(self, config: TextAutoencoderConfig):
+        super().__init__(config)
+        self.encoder = SentenceEncoder(config.encoder_config, pooling=config.pooling)
+        self.bottleneck = build_bottleneck(
+            config.bottleneck, self.encoder.hidden_size, config.latent_dim, config.bottleneck_options
+        )
+        self.decoder = LatentDecoder(
+            config.decoder_config,
+            vocab_size=config.vocab_size,
+            latent_dim=config.latent_dim,
+            memory_slots=config.memory_slots,
+            inject_embedding=config.inject_embedding,
+            per_position_latent=self.bottleneck.per_position,
+        )
+        unknown = set(config.loss_weights) - self.loss_term_names()
+        if unknown:
+            raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
+        self.post_init()
+
+    def loss_term_names(self) -> set[str]:
+        return {"reconstruction", *self.bottleneck.loss_terms}
+
+    def get_input_embeddings(self):
+        return self.decoder.lm.get_input_embeddings()
+
+    def encode_latent(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        sample: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> BottleneckOutput:
+        """input_ids [B, S] → the bottleneck's output (latent [B, d] and its losses)."""
+        encoded = self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds)
+        return self.bottleneck(encoded, sample=sample)
+
+    def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
+        """Σ_k w_k · term_k, with w from the config overridden by the per-step ``loss_weights``."""
+        weights = {name: 1.0 for name in terms}
+        weights.update(self.config.loss_weights)
+        for name, value in (loss_weights or {}).items():
+            if name not in self.loss_term_names():
+                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
+            weights[name] = value
+        return sum(weights[name] * value for name, value in terms.items())
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        loss_weights: dict[str, float] | None = None,
+        sample: bool | None = None,
+        cache=None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> TextAEOutput:
+        if latent is not None:  # generation: input_ids are decoder tokens
+            out = self.decoder(input_ids, attention_mask, latent=latent, latent_mask=latent_mask, cache=cache, use_cache=use_cache)
+            return TextAEOutput(logits=out.logits, latent=latent, cache=getattr(out, "cache", None))
+        if labels is None:
+            raise ValueError("training forward needs labels ([BOS] x [EOS]); for decoding pass latent=")
+        bottleneck = self.encode_latent(input_ids, attention_mask, sample=sample, inputs_embeds=inputs_embeds)
+        dec_inputs, dec_mask, targets = decoder_io(labels, self.config.pad_token_id)
+        out = self.decoder(dec_inputs, dec_mask, latent=bottleneck.latent, latent_mask=bottleneck.latent_mask)
+        nll = token_cross_entropy(out.logits, targets)
+        n_tokens = (targets != IGNORE_INDEX).sum().clamp(min=1)
+        reconstruction = nll.sum() / n_tokens
+        terms = {"reconstruction": reconstruction, **bottleneck.losses}
+        stats = {"nll_per_sentence": nll.sum(1).mean().detach(), **bottleneck.stats}
+        return TextAEOutput(
+            loss=self.combine_losses(terms, loss_weights),
+            reconstruction_loss=reconstruction,
+            logits=out.logits,
+            latent=bottleneck.latent,
+            loss_terms=terms,
+            stats=stats,
+        )
+
+    # ---- user-facing API -------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False) -> torch.Tensor:
+        """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted."""
+        if isinstance(texts, str):
+            texts = [texts]
+        ids = self._tokenize(texts)
+        out: list[torch.Tensor | None] = [None] * len(ids)
+        was_training = self.training
+        self.eval()
+        for batch in length_sorted_batches([len(s) for s in ids], batch_size):
+            input_ids, mask = pad_batch([ids[i] for i in batch], self.config.pad_token_id, self.device)
+            z = self.encode_latent(input_ids, mask, sample=sample).latent
+            if normalize:
+                z = F.normalize(z.flatten(1), dim=-1).view_as(z)
+            for row, i in enumerate(batch):
+                out[i] = z[row].float().cpu()
+        self.train(was_training)
+        if not out:
+            return torch.empty(0, self.config.latent_dim)
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, **generate_kwargs) -> list[str]:
+        """latents [N, d] → texts, through ``generate`` (greedy unless ``do_sample=True``)."""
+        latent = latent.to(self.device, self.dtype)
+        kwargs = self._generation_defaults(max_new_tokens, generate_kwargs)
+        ids = self.generate(input_ids=self._bos(latent.shape[0]), latent=latent, **kwargs)
+        return self._decode_ids(ids[:, 1:])
+
+    @torch.no_grad()
+    def reconstruct(self, texts: list[str], batch_size: int = 64, **generate_kwargs) -> list[str]:
+        """texts → encode → decode (greedy)."""
+        out: list[str] = []
+        for i in range(0, len(texts), batch_size):
+            out.extend(self.decode(self.encode(texts[i : i + batch_size], batch_size=batch_size), **generate_kwargs))
+        return out

@@ -1,0 +1,83 @@
+"""The AR LM baseline: the textae decoder with no latent (same tokenizer, same decoder size)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..modules import LatentDecoder
+from .base import (
+    IGNORE_INDEX,
+    TextAEBaseConfig,
+    TextAEModelBase,
+    TextLMOutput,
+    length_sorted_batches,
+    pad_batch,
+    token_cross_entropy,
+)
+
+
+class TextLMConfig(TextAEBaseConfig):
+    """The AR LM baseline: the textae decoder with no latent."""
+
+    model_type = "textae_lm"
+
+
+class TextLM(TextAEModelBase):
+    """Autoregressive LM: ``input_ids`` = ``labels`` = [BOS] x [EOS] (labels -100 padded)."""
+
+    config_class = TextLMConfig
+    batch_format = "lm"
+
+    def __init__(self, config: TextLMConfig):
+        super().__init__(config)
+        self.decoder = LatentDecoder(config.decoder_config, vocab_size=config.vocab_size)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.decoder.lm.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        loss_weights: dict[str, float] | None = None,
+        cache=None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> TextLMOutput:
+        if loss_weights and set(loss_weights) - {"reconstruction"}:
+            raise ValueError(f"TextLM has one loss term, 'reconstruction'; got {sorted(loss_weights)}")
+        out = self.decoder(input_ids, attention_mask, cache=cache, use_cache=use_cache)
+        if labels is None:
+            return TextLMOutput(logits=out.logits, cache=getattr(out, "cache", None))
+        nll = token_cross_entropy(out.logits[:, :-1], labels[:, 1:])
+        loss = nll.sum() / (labels[:, 1:] != IGNORE_INDEX).sum().clamp(min=1)
+        return TextLMOutput(
+            loss=loss * (loss_weights or {}).get("reconstruction", 1.0),
+            reconstruction_loss=loss,
+            logits=out.logits,
+            loss_terms={"reconstruction": loss},
+            stats={"nll_per_sentence": nll.sum(1).mean().detach()},
+        )
+
+    @torch.no_grad()
+    def sample(self, n: int = 1, max_new_tokens: int | None = None, temperature: float = 1.0, top_p: float = 1.0, **kwargs) -> list[str]:
+        """n sentences sampled from the LM."""
+        kwargs = self._generation_defaults(max_new_tokens, dict(kwargs, do_sample=True, temperature=temperature, top_p=top_p))
+        ids = self.generate(input_ids=self._bos(n), **kwargs)
+        return self._decode_ids(ids[:, 1:])
+
+    @torch.no_grad()
+    def score(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """NLL in nats of each sentence (its tokens and the final EOS) [N]."""
+        ids = [[self.config.bos_token_id, *s, self.config.eos_token_id] for s in self._tokenize(texts)]
+        out = torch.empty(len(ids))
+        for batch in length_sorted_batches([len(s) for s in ids], batch_size):
+            input_ids, mask = pad_batch([ids[i] for i in batch], self.config.pad_token_id, self.device)
+            logits = self(input_ids, mask).logits
+            nll = token_cross_entropy(logits[:, :-1], input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, IGNORE_INDEX))
+            out[torch.tensor(batch)] = nll.sum(1).float().cpu()
+        return out

@@ -1,0 +1,18 @@
+"""Building blocks shared by every textae family: encoder, bottlenecks, decoder."""
+
+from .bottleneck import BOTTLENECKS, Bottleneck, BottleneckOutput, IdentityBottleneck, build_bottleneck, register_bottleneck
+from .decoder import LatentDecoder
+from .encoder import EncoderStates, Pooling, SentenceEncoder
+
+__all__ = [
+    "BOTTLENECKS",
+    "Bottleneck",
+    "BottleneckOutput",
+    "EncoderStates",
+    "IdentityBottleneck",
+    "LatentDecoder",
+    "Pooling",
+    "SentenceEncoder",
+    "build_bottleneck",
+    "register_bottleneck",
+]

@@ -1,0 +1,130 @@
+"""Decoder wrapper: any HF causal LM, conditioned on a latent the two ways Optimus does.
+
+* memory: the latent is projected to K "memory" slots the decoder cross-attends to
+  (``encoder_hidden_states``); a per-position latent [B, L, d] (VQ codes) becomes L slots;
+* embedding: the latent is projected to one vector added to every input token embedding.
+
+Either injection can be switched off; with both off the wrapper is a plain LM (the AR baseline).
+Supported decoders: GPT-2 style (``add_cross_attention``) built from a config, and BERT-as-decoder
+(``is_decoder`` + ``add_cross_attention``) from a config or a local pretrained encoder folder, as TSDAE does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, PretrainedConfig
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+from .encoder import encoder_config_from_dict
+
+
+def _decoder_config(spec: dict | PretrainedConfig, cross_attention: bool, vocab_size: int) -> PretrainedConfig:
+    config = encoder_config_from_dict(spec)
+    config.is_decoder = True
+    config.add_cross_attention = cross_attention
+    config.vocab_size = vocab_size
+    return config
+
+
+def _dim(config: PretrainedConfig) -> int:
+    return getattr(config, "hidden_size", None) or config.n_embd
+
+
+class LatentDecoder(nn.Module):
+    """A causal LM whose every step can see a latent z.
+
+    Args:
+        config: decoder config dict ``{"model_type": "gpt2", ...}`` or a PretrainedConfig.
+        vocab_size: output vocabulary (the tokenizer's).
+        latent_dim: size d of z (ignored when both injections are off).
+        memory_slots: K > 0 turns memory injection on (K slots from a [B, d] latent).
+        inject_embedding: add a projection of z to every input embedding.
+        pretrained_path: local folder of a pretrained model loaded as the decoder (e.g. BERT as decoder).
+        per_position_latent: the latent is [B, L, d] (one memory slot per position) instead of [B, d].
+    """
+
+    def __init__(
+        self,
+        config: dict | PretrainedConfig,
+        vocab_size: int,
+        latent_dim: int = 0,
+        memory_slots: int = 0,
+        inject_embedding: bool = False,
+        pretrained_path: str | None = None,
+        per_position_latent: bool = False,
+    ):
+        super().__init__()
+        cross = memory_slots > 0
+        if pretrained_path:
+            self.lm = AutoModelForCausalLM.from_pretrained(
+                pretrained_path, is_decoder=True, add_cross_attention=cross
+            )
+        else:
+            self.lm = AutoModelForCausalLM.from_config(_decoder_config(config, cross, vocab_size))
+        hidden = _dim(self.lm.config)
+        self.memory_slots = memory_slots
+        # a per-position latent [B, L, d] (VQ codes) maps each position to one slot
+        slots = 1 if per_position_latent else memory_slots
+        self.to_memory = nn.Linear(latent_dim, slots * hidden) if cross else None
+        self.to_embedding = nn.Linear(latent_dim, hidden) if inject_embedding else None
+        self.hidden_size = hidden
+
+    @property
+    def all_tied_weights_keys(self) -> dict[str, str]:
+        # lets the enclosing PreTrainedModel re-tie the LM head to the embeddings on load
+        return {f"lm.{k}": f"lm.{v}" for k, v in (getattr(self.lm, "all_tied_weights_keys", None) or {}).items()}
+
+    @property
+    def uses_latent(self) -> bool:
+        return self.to_memory is not None or self.to_embedding is not None
+
+    def memory(self, latent: torch.Tensor) -> torch.Tensor | None:
+        """latent [B, d] → [B, K, H]; latent [B, L, d] → [B, L, H]."""
+        if self.to_memory is None:
+            return None
+        if latent.dim() == 3:
+            return self.to_memory(latent)
+        return self.to_memory(latent).view(latent.shape[0], self.memory_slots, self.hidden_size)
+
+    def _cache_for(self, cache, memory):
+        # BERT-as-decoder needs a cross-attention cache; GPT-2 builds its own from a plain one.
+        if memory is not None and isinstance(cache, DynamicCache) and not isinstance(cache, EncoderDecoderCache):
+            if self.lm.config.model_type != "gpt2" and cache.get_seq_length() == 0:
+                return EncoderDecoderCache(cache, DynamicCache())
+        return cache
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
+        cache=None,
+        use_cache: bool | None = None,
+    ):
+        """input_ids: [B, T]; latent: [B, d] or [B, L, d]; returns the HF causal-LM output (logits [B, T, V])."""
+        embeds = self.lm.get_input_embeddings()(input_ids)
+        memory = None
+        if latent is not None:
+            latent = latent.to(embeds.dtype)
+            if self.to_embedding is not None:
+                pooled = latent.mean(1) if latent.dim() == 3 else latent
+                embeds = embeds + self.to_embedding(pooled)[:, None, :]
+            memory = self.memory(latent)
+        elif self.uses_latent:
+            raise ValueError("this decoder is conditioned on a latent; pass latent=[B, d]")
+        if use_cache and cache is None and memory is not None and self.lm.config.model_type != "gpt2":
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        kwargs = {}
+        if memory is not None:
+            kwargs["encoder_hidden_states"] = memory
+            if latent_mask is not None:
+                kwargs["encoder_attention_mask"] = latent_mask
+        return self.lm(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            cache=self._cache_for(cache, memory),
+            use_cache=use_cache,
+            **kwargs,
+        )

@@ -1,0 +1,127 @@
+"""From a recipe to the objects training needs: tokenizer, tokenized datasets, model."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
+from ..data.tokenization import TOKENIZER_KINDS
+from ..models import family_classes
+from .recipe import Recipe
+
+logger = logging.getLogger(__name__)
+
+TOKENIZER_TRAIN_LINES = 200_000  # a streaming corpus trains its tokenizer on this many first lines
+
+
+def raw_split(recipe: Recipe, which: str):
+    d = recipe.data
+    split = d.train_split if which == "train" else d.eval_split
+    files = d.train_files if which == "train" else d.eval_files
+    size = d.synthetic_train_size if which == "train" else d.synthetic_eval_size
+    ds = load_raw_split(d.source, split, files, d.dataset_config, d.streaming, size, d.synthetic_seed)
+    limit = d.max_train_examples if which == "train" else d.max_eval_examples
+    if limit is not None:
+        ds = ds.take(limit) if d.streaming else ds.select(range(min(limit, len(ds))))
+    return ds
+
+
+def _texts(ds, column: str, limit: int | None = None):
+    rows = ds if limit is None else itertools.islice(ds, limit)
+    for row in rows:
+        text = row[column]
+        if isinstance(text, str) and text.strip():
+            yield text.strip()
+
+
+def build_tokenizer(recipe: Recipe, train_raw):
+    d = recipe.data
+    if d.tokenizer in TOKENIZER_KINDS:
+        from ..data.loading import check_text_column
+
+        check_text_column(train_raw, d.text_column)
+        limit = TOKENIZER_TRAIN_LINES if d.streaming else None
+        return train_tokenizer(_texts(train_raw, d.text_column, limit), d.tokenizer, d.vocab_size, d.lowercase)
+    if not Path(d.tokenizer).exists():
+        raise FileNotFoundError(f"data.tokenizer is neither a kind {TOKENIZER_KINDS} nor an existing folder: {d.tokenizer}")
+    return load_tokenizer(d.tokenizer)
+
+
+def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
+    """label name → id, from a ClassLabel feature or the sorted distinct values of the train split."""
+    column = recipe.data.label_column
+    if column is None:
+        return None
+    feature = (train_raw.features or {}).get(column)
+    if feature is not None and hasattr(feature, "names"):
+        return None  # ClassLabel ids are used as they are; names come from the feature
+    values = sorted({str(row[column]) for row in train_raw})
+    return {name: i for i, name in enumerate(values)}
+
+
+def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None):
+    d = recipe.data
+    train = tokenize_dataset(train_raw, tokenizer, d.text_column, d.max_seq_length, d.label_column, label2id)
+    evals = tokenize_dataset(eval_raw, tokenizer, d.text_column, d.max_seq_length, d.label_column, label2id)
+    return train, evals
+
+
+def _pretrained_spec(path: str) -> dict:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"pretrained model folder not found: {path}")
+    config = AutoConfig.from_pretrained(path)
+    spec = config.to_dict()
+    spec["model_type"] = config.model_type
+    for key in ("architectures", "transformers_version", "_name_or_path", "dtype", "torch_dtype"):
+        spec.pop(key, None)
+    return spec
+
+
+def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None):
+    """A fresh model of ``recipe.model.family``; pretrained encoder / decoder weights load from local folders."""
+    settings = dict(recipe.model)
+    family = settings.pop("family")
+    encoder_path = settings.pop("encoder_pretrained", None)
+    decoder_path = settings.pop("decoder_pretrained", None)
+    config_cls, model_cls = family_classes(family)
+    if encoder_path:
+        settings["encoder_config"] = _pretrained_spec(encoder_path)
+    if decoder_path:
+        settings["decoder_config"] = _pretrained_spec(decoder_path)
+    if label_names:
+        settings["id2label"] = dict(enumerate(label_names))
+        settings["label2id"] = {name: i for i, name in enumerate(label_names)}
+    config = config_cls(vocab_size=len(tokenizer), max_seq_length=recipe.data.max_seq_length, **special_ids(tokenizer), **settings)
+    model = model_cls(config)
+    if encoder_path:
+        load_pretrained_encoder(model, encoder_path)
+    if decoder_path:
+        load_pretrained_decoder(model, decoder_path)
+    model.tokenizer = tokenizer
+    return model
+
+
+def load_pretrained_encoder(model, path: str) -> None:
+    """Copies a local pretrained encoder's weights into ``model.encoder`` (the pooler is not used)."""
+    weights = AutoModel.from_pretrained(path).state_dict()
+    missing, unexpected = model.encoder.model.load_state_dict(weights, strict=False)
+    unexpected = [k for k in unexpected if not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise ValueError(f"encoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def load_pretrained_decoder(model, path: str) -> None:
+    """Initialises the decoder from a local checkpoint (BERT as decoder, as TSDAE does); cross-attention stays new."""
+    lm = model.decoder.lm
+    source = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=lm.config.add_cross_attention)
+    with torch.no_grad():
+        missing, unexpected = lm.load_state_dict(source.state_dict(), strict=False)
+    new_ok = ("crossattention", "cls.predictions")
+    missing = [k for k in missing if not any(part in k for part in new_ok)]
+    if missing or unexpected:
+        raise ValueError(f"decoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -1,0 +1,299 @@
+"""The one training loop for every textae family, through ``accelerate``.
+
+Gradient accumulation, clipping, AdamW + a transformers LR schedule, bf16 autocast, evaluation every
+N steps, every scalar the model returns logged (console, jsonl, tensorboard), checkpoints named by
+step (written to a temporary folder, then renamed, so a half-written one is never loaded), exact
+resume (seedable batches, skipped batches, RNG states), and the final model saved with
+``save_pretrained`` plus a model card. Runs the same under ``accelerate launch`` on several processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..data import LengthGroupedBatchSampler, TextAECollator
+from ..metrics.evaluation import TOKEN_UNIT, reconstruction_scores, teacher_forced
+from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split
+from .model_card import write_model_card
+from .recipe import Recipe
+from .schedules import loss_weights_at
+from .trackers import make_trackers
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step_"
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_dir: Path
+    metrics: dict
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Finished checkpoints, oldest first (a folder counts only once its state file is inside)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.exists():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).exists()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+
+
+def _save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, batches_seen: int, keep: int) -> None:
+    folder = run_dir / "checkpoints"
+    final = folder / f"{CHECKPOINT_PREFIX}{step:08d}"
+    tmp = folder / f".tmp_{CHECKPOINT_PREFIX}{step:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / STATE_FILE).write_text(json.dumps({"step": step, "batches_seen": batches_seen}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _param_groups(model, weight_decay: float):
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.dim() < 2 or "norm" in name.lower() else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _scalars(out) -> dict[str, float]:
+    values = {"loss": out.loss.detach()}
+    values.update({f"loss_{k}": v.detach() for k, v in (out.loss_terms or {}).items()})
+    values.update({k: v.detach() for k, v in (out.stats or {}).items()})
+    return {k: float(v) for k, v in values.items()}
+
+
+class Meter:
+    """Running means of logged scalars between two log lines."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {k: v / max(1, self.count) for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+def prepare_data(recipe: Recipe):
+    """Tokenizer, tokenized train / eval datasets and label names, as training and evaluation use them."""
+    train_raw, eval_raw = raw_split(recipe, "train"), raw_split(recipe, "eval")
+    tokenizer = build_tokenizer(recipe, train_raw)
+    label2id = label_maps(recipe, train_raw)
+    train_ds, eval_ds = build_datasets(recipe, tokenizer, train_raw, eval_raw, label2id)
+    label_names = None
+    if recipe.data.label_column is not None:
+        feature = (train_raw.features or {}).get(recipe.data.label_column)
+        label_names = list(feature.names) if hasattr(feature, "names") else list(label2id)
+    return tokenizer, train_ds, eval_ds, eval_raw, label_names
+
+
+def make_collator(model, recipe: Recipe) -> TextAECollator:
+    extra = ("class_label",) if recipe.data.label_column else ()
+    return TextAECollator(
+        model.config.pad_token_id,
+        model.config.bos_token_id,
+        model.config.eos_token_id,
+        mode=getattr(model, "batch_format", "autoencoder"),
+        extra_columns=extra if getattr(model, "uses_class_labels", False) else (),
+    )
+
+
+def _train_loader(train_ds, collator, recipe: Recipe):
+    t = recipe.train
+    if recipe.data.streaming:
+        return DataLoader(train_ds.with_format(None), batch_size=t.batch_size, collate_fn=collator), None
+    if len(train_ds) == 0:
+        raise ValueError("the training set is empty (after dropping empty texts)")
+    sampler = LengthGroupedBatchSampler(train_ds["length"], t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1)
+    return DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
+
+
+def _eval_loader(eval_ds, collator, recipe: Recipe):
+    if recipe.data.streaming:
+        return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
+    order = LengthGroupedBatchSampler(eval_ds["length"], recipe.train.eval_batch_size, shuffle=False)
+    return DataLoader(eval_ds, batch_sampler=order, collate_fn=collator)
+
+
+def train(recipe: Recipe, resume: bool = False) -> TrainResult:
+    """Trains ``recipe`` end to end; with ``resume``, continues exactly from the newest complete checkpoint."""
+    t = recipe.train
+    run_dir = Path(t.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        mixed_precision="bf16" if t.bf16 else "no",
+        log_with=make_trackers(t.trackers, run_dir),
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(t.seed)
+    checkpoints = complete_checkpoints(run_dir) if resume else []
+    if resume and not checkpoints:
+        logger.warning("--resume: no complete checkpoint in %s; starting from step 0", run_dir / "checkpoints")
+    if not resume and accelerator.is_main_process and (run_dir / "checkpoints").exists():
+        shutil.rmtree(run_dir / "checkpoints")  # a fresh run never mixes with an older run's checkpoints
+
+    tokenizer, train_ds, eval_ds, eval_raw, label_names = prepare_data(recipe)
+    model = build_model(recipe, tokenizer, label_names)
+    collator = make_collator(model, recipe)
+    train_dl, sampler = _train_loader(train_ds, collator, recipe)
+    eval_dl = _eval_loader(eval_ds, collator, recipe)
+
+    optimizer = torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2))
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
+    model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
+    accelerator.register_for_checkpointing(scheduler)
+
+    step, batches_seen = 0, 0
+    if checkpoints:
+        accelerator.load_state(str(checkpoints[-1]))
+        state = json.loads((checkpoints[-1] / STATE_FILE).read_text())
+        step, batches_seen = state["step"], state["batches_seen"]
+        logger.info("resumed from %s (step %d)", checkpoints[-1], step)
+
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    accelerator.init_trackers("textae", config=_flat_config(recipe))
+
+    unwrapped = accelerator.unwrap_model(model)
+    n_params = sum(p.numel() for p in unwrapped.parameters())
+    accelerator.print(f"textae: {type(unwrapped).__name__} with {n_params / 1e6:.2f}M parameters; {len(train_ds) if not recipe.data.streaming else 'streaming'} training sentences")
+
+    history: list[dict] = []
+    meter = Meter()
+    model.train()
+    # off a terminal (CI, log files) redraw rarely instead of flooding the log
+    bar = tqdm(total=t.max_steps, initial=step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
+    tokens_seen, clock = 0, time.perf_counter()
+    per_epoch = len(train_dl) if sampler is not None else None
+    while step < t.max_steps:
+        epoch = batches_seen // per_epoch if per_epoch else 0
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = train_dl
+        skip = batches_seen - epoch * per_epoch if per_epoch else 0
+        if skip:
+            from accelerate import skip_first_batches
+
+            loader = skip_first_batches(train_dl, skip)
+        for batch in loader:
+            batches_seen += 1
+            weights = loss_weights_at(t.loss_weights, step, t.max_steps)
+            with accelerator.accumulate(model):
+                out = model(**batch, loss_weights=weights)
+                accelerator.backward(out.loss)
+                grad_norm = None
+                if accelerator.sync_gradients and t.max_grad_norm > 0:
+                    grad_norm = accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            tokens_seen += int((batch["labels"] != -100).sum())
+            values = _scalars(out)
+            values.update({f"weight_{k}": v for k, v in weights.items()})
+            if grad_norm is not None:
+                values["grad_norm"] = float(grad_norm)
+            meter.add(values)
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            bar.update(1)
+            if step % t.log_every == 0 or step == t.max_steps:
+                logged = meter.pop()
+                elapsed = time.perf_counter() - clock
+                logged["lr"] = scheduler.get_last_lr()[0]
+                logged["tokens_per_second"] = tokens_seen * accelerator.num_processes / max(elapsed, 1e-9)
+                tokens_seen, clock = 0, time.perf_counter()
+                accelerator.log({f"train/{k}": v for k, v in logged.items()}, step=step)
+                bar.set_postfix(loss=f"{logged['loss']:.4f}")
+                history.append({"step": step, **logged})
+            if t.eval_every > 0 and (step % t.eval_every == 0 or step == t.max_steps):
+                metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
+                accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+                accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+            if t.save_every > 0 and (step % t.save_every == 0 or step == t.max_steps):
+                _save_checkpoint(accelerator, run_dir, step, batches_seen, t.keep_checkpoints)
+            if step >= t.max_steps:
+                break
+    bar.close()
+    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history)
+
+
+def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history) -> TrainResult:
+    t = recipe.train
+    metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT}
+    unwrapped = accelerator.unwrap_model(model)
+    model_dir = run_dir / "model"
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if hasattr(unwrapped, "reconstruct"):
+            texts = _first_texts(eval_raw, recipe.data.text_column, 500)
+            metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
+        unwrapped.save_pretrained(model_dir)
+        metrics["train_history_tail"] = history[-3:]
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_model_card(model_dir, recipe, metrics, type(unwrapped).__name__)
+        _print_summary(accelerator, metrics)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics)
+
+
+def _first_texts(ds, column: str, n: int) -> list[str]:
+    texts = (row[column] for row in ds)
+    return list(itertools.islice((x.strip() for x in texts if isinstance(x, str) and x.strip()), n))
+
+
+def _print_summary(accelerator, metrics: dict) -> None:
+    ev = metrics["eval"]
+    accelerator.print(f"eval: loss {ev['loss']:.4f}, NLL/sentence {ev['nll_per_sentence']:.3f} nats, PPL {ev['ppl']:.3f} ({metrics['token_unit']})")
+    rec = metrics.get("reconstruction")
+    if rec:
+        accelerator.print(f"reconstruction: exact match {rec['exact_match']:.2%}, token accuracy {rec['token_accuracy']:.2%}, BLEU {rec['bleu']:.1f}")
+        for ex in rec["examples"]:
+            accelerator.print(f"  in : {ex['input']}\n  out: {ex['output']}")
+
+
+def _flat_config(recipe: Recipe) -> dict:
+    flat = {}
+    for section, values in recipe.to_dict().items():
+        for k, v in values.items():
+            flat[f"{section}.{k}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
+    return flat
