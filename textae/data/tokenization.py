@@ -37,7 +37,7 @@ def train_tokenizer(texts: Iterable[str], kind: str = "wordlevel", vocab_size: i
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
-        tok.decoder = decoders.WordPiece()
+        tok.decoder = decoders.WordPiece(cleanup=False)
     else:
         tok = Tokenizer(models.BPE(unk_token="[UNK]"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
@@ -46,11 +46,8 @@ def train_tokenizer(texts: Iterable[str], kind: str = "wordlevel", vocab_size: i
     norms = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
     tok.normalizer = normalizers.Sequence(norms)
     tok.train_from_iterator((t for t in texts if t), trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
-    if kind == "wordlevel":
-        # WordLevel has no decoder: join tokens with spaces (the default joins with spaces too, but be explicit)
-        fast.clean_up_tokenization_spaces = False
-    return fast
+    # no "clean-up" of spaces before punctuation: decode gives back the text as tokenized
+    return PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerFast:

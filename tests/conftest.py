@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny configs, a tokenizer trained on the synthetic corpus, offline settings."""
+
+from __future__ import annotations
+
+import os
+
+# nothing in the tests may reach a hub
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import textae
+from textae.data import TextAECollator, encode_texts, synthetic_dataset, train_tokenizer
+from textae.data.tokenization import special_ids
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_ENCODER = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+TINY_DECODER = {"model_type": "gpt2", "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 64}
+
+
+@pytest.fixture(autouse=True)
+def _datasets_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_datasets"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[str]:
+    return synthetic_dataset(300, seed=0)["text"]
+
+
+@pytest.fixture(scope="session")
+def tokenizer(corpus):
+    return train_tokenizer(corpus, "wordlevel")
+
+
+def tiny_model(family: str, tokenizer, **overrides):
+    config_cls, model_cls = textae.FAMILIES[family]
+    kwargs = {"vocab_size": len(tokenizer), "decoder_config": TINY_DECODER, **special_ids(tokenizer)}
+    if issubclass(config_cls, textae.TextAutoencoderConfig):
+        kwargs.update(encoder_config=TINY_ENCODER, latent_dim=16, memory_slots=2)
+    kwargs.update(overrides)
+    torch.manual_seed(0)
+    model = model_cls(config_cls(**kwargs))
+    model.tokenizer = tokenizer
+    return model
+
+
+def make_batch(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format)
+    return collator([{"input_ids": ids} for ids in encode_texts(tokenizer, texts, 64)])

@@ -1,0 +1,173 @@
+"""The ``textae`` command: train | eval | generate | encode.
+
+    textae train RECIPE.yaml [section.key=value ...] [--resume]
+    textae eval RUN_DIR
+    textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE]
+    textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
+
+Several processes: ``accelerate launch [options] -m textae train RECIPE.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _load_model(run_dir: str):
+    import textae  # noqa: F401  (registers the Auto classes)
+    from transformers import AutoModel
+
+    folder = Path(run_dir)
+    model_dir = folder / "model" if (folder / "model" / "config.json").exists() else folder
+    if not (model_dir / "config.json").exists():
+        raise SystemExit(f"textae: no saved model in {run_dir} (looked for {folder / 'model'} and {folder})")
+    model = AutoModel.from_pretrained(str(model_dir))
+    model.eval()
+    return model
+
+
+def _read_lines(path: str) -> list[str]:
+    p = Path(path)
+    if not p.exists():
+        raise SystemExit(f"textae: input file not found: {path}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = p.read_bytes()[: err.start].count(b"\n") + 1
+        raise SystemExit(f"textae: {path} line {line} is not valid UTF-8") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def cmd_train(args) -> int:
+    from .training import load_recipe, train
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = train(recipe, resume=args.resume)
+    return _exit_cleanly(result)
+
+
+def _exit_cleanly(result) -> int:
+    # gloo can abort at interpreter exit in multi-process CPU runs; all work is done and flushed here
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from torch.utils.data import DataLoader
+
+    from .data import TextAECollator, tokenize_dataset
+    from .metrics.evaluation import TOKEN_UNIT, reconstruction_scores, teacher_forced
+    from .training import load_recipe
+    from .training.build import raw_split
+
+    model = _load_model(args.run_dir)
+    recipe_path = Path(args.run_dir) / "recipe.yaml"
+    recipe = load_recipe(recipe_path, args.overrides)
+    d = recipe.data
+    eval_raw = raw_split(recipe, "eval")
+    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, d.text_column, d.max_seq_length)
+    collator = TextAECollator(model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id, mode=model.batch_format)
+    loader = DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
+    metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
+    if hasattr(model, "reconstruct"):
+        texts = [t for t in (row[d.text_column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
+        metrics["reconstruction"] = reconstruction_scores(model, texts, examples=args.examples)
+    if hasattr(model, "sample"):
+        metrics["samples"] = model.sample(args.examples)
+    out = Path(args.run_dir) / "eval.json"
+    out.write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    model = _load_model(args.run_dir)
+    if args.input:
+        if not hasattr(model, "reconstruct"):
+            raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
+        texts = _read_lines(args.input)
+        for src, out in zip(texts, model.reconstruct(texts)):
+            print(f"{src}\t{out}")
+        return 0
+    if not hasattr(model, "sample"):
+        raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
+    for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p):
+        print(text)
+    return 0
+
+
+def cmd_encode(args) -> int:
+    import numpy as np
+
+    model = _load_model(args.run_dir)
+    if not hasattr(model, "encode"):
+        raise SystemExit(f"textae: {type(model).__name__} has no encoder")
+    texts = _read_lines(args.input)
+    vectors = model.encode(texts, batch_size=args.batch_size, normalize=args.normalize).numpy()
+    if args.output.endswith(".jsonl"):
+        with open(args.output, "w", encoding="utf-8") as f:
+            for text, vec in zip(texts, vectors):
+                f.write(json.dumps({"text": text, "embedding": vec.tolist()}) + "\n")
+    else:
+        np.save(args.output, vectors)
+    print(f"textae: wrote {vectors.shape[0]} × {vectors.shape[1]} embeddings to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a recipe")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", help="section.key=value")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint of the run")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a finished run on its eval split")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", help="section.key=value applied to the run's recipe (e.g. data.eval_files=...)")
+    p.add_argument("--reconstruct", type=int, default=500, help="sentences to reconstruct (autoencoders)")
+    p.add_argument("--examples", type=int, default=5)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("generate", help="sample sentences, or reconstruct --input")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("encode", help="embed sentences")
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True, help="a text file, one sentence a line")
+    p.add_argument("--output", default="embeddings.npy", help=".npy or .jsonl")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--normalize", action="store_true")
+    p.set_defaults(func=cmd_encode)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from .training.recipe import RecipeError
+
+    try:
+        return args.func(args)
+    except (RecipeError, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"textae: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
