@@ -16,6 +16,7 @@ class TextAECollator:
     mode "autoencoder": ``input_ids`` = x (after ``noise``, if any), ``labels`` = [BOS] x [EOS];
     mode "lm": ``input_ids`` = [BOS] x [EOS] and ``labels`` the same, padded with -100.
     Any other integer column listed in ``extra_columns`` (e.g. a class label) is stacked as is.
+    Widths are rounded up to ``pad_to_multiple_of``.
 
     ``noise(ids) -> ids`` corrupts the encoder's input only; the decoder always targets the clean text.
     """
@@ -28,6 +29,7 @@ class TextAECollator:
         mode: str = "autoencoder",
         noise: Callable[[list[int]], list[int]] | None = None,
         extra_columns: Sequence[str] = (),
+        pad_to_multiple_of: int = 1,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
@@ -35,9 +37,12 @@ class TextAECollator:
         self.mode = mode
         self.noise = noise
         self.extra_columns = tuple(extra_columns)
+        # few distinct shapes let kernels (oneDNN, cuDNN, torch.compile) reuse what they prepared
+        self.multiple = max(1, pad_to_multiple_of)
 
     def _pad(self, seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(1, max(len(s) for s in seqs))
+        width = -(-width // self.multiple) * self.multiple
         ids = torch.full((len(seqs), width), value, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, s in enumerate(seqs):

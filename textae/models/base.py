@@ -141,9 +141,9 @@ class TextLMOutput(ModelOutput):
 
 
 def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-token NLL [B, T] (0 where target is IGNORE_INDEX); logits [B, T, V], targets [B, T]."""
-    nll = F.cross_entropy(logits.float().transpose(1, 2), targets.clamp(min=0), reduction="none")
-    return nll * (targets != IGNORE_INDEX)
+    """Per-token NLL [B, T] in fp32 (0 where target is IGNORE_INDEX); logits [B, T, V], targets [B, T]."""
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
+    return flat.view(targets.shape)
 
 
 def decoder_io(labels: torch.Tensor, pad_token_id: int):

