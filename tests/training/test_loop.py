@@ -125,3 +125,10 @@ def test_two_process_ddp_run_ends_with_identical_parameters(tmp_path):
     assert a.keys() == b.keys() and len(a) > 10
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_a_streaming_corpus_trains_without_loading_it(tmp_path):
+    result = train(tiny_recipe(tmp_path, "data.streaming=true", "train.max_steps=20", "train.save_every=0", "train.eval_every=0"))
+    # 256 training sentences at batch 16 are 16 batches: step 20 means the stream was read again
+    assert result.metrics["throughput"]["steps"] == 20
+    assert result.metrics["eval"]["sentences"] == 32

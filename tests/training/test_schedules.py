@@ -18,10 +18,10 @@ def test_sigmoid_rises_monotonically_through_the_midpoint():
 
 
 def test_cyclical_shape():
-    # 2 cycles over 100 steps; each: 25% at zero, 50% rising, 25% flat at the top
+    # 2 cycles over 100 steps (period 50); each: 25% held at zero, 50% rising, 25% flat at the top
     f = lambda s: cyclical(s, 1.0, 0.0, total_steps=100, cycles=2, ratio_increase=0.5, ratio_zero=0.25)  # noqa: E731
-    assert [f(s) for s in (0, 12, 25, 37.5, 50, 62, 75, 100)] == [0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
-    assert f(40) == pytest.approx(0.6) and f(45) == pytest.approx(0.8) and f(49) == 1.0
+    assert [f(s) for s in (0, 12, 25, 37.5, 49, 50, 62, 75, 100)] == [0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.0, 0.5, 0.0]
+    assert f(20) == pytest.approx(0.3) and f(22.5) == pytest.approx(0.4)
     with pytest.raises(ValueError):
         cyclical(0, ratio_increase=0.8, ratio_zero=0.5)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import Sampler
 
-from ..models.base import IGNORE_INDEX
+from ..tensors import IGNORE_INDEX, pad_sequences
 
 
 class TextAECollator:
@@ -40,27 +40,17 @@ class TextAECollator:
         # few distinct shapes let kernels (oneDNN, cuDNN, torch.compile) reuse what they prepared
         self.multiple = max(1, pad_to_multiple_of)
 
-    def _pad(self, seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(1, max(len(s) for s in seqs))
-        width = -(-width // self.multiple) * self.multiple
-        ids = torch.full((len(seqs), width), value, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-            mask[i, : len(s)] = 1
-        return ids, mask
-
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
             raise ValueError("cannot collate an empty batch")
         clean = [list(r["input_ids"]) for r in rows]
         full = [[self.bos, *x, self.eos] for x in clean]
-        labels, _ = self._pad(full, IGNORE_INDEX)
+        labels, _ = pad_sequences(full, IGNORE_INDEX, self.multiple)
         if self.mode == "lm":
-            input_ids, mask = self._pad(full, self.pad)
+            input_ids, mask = pad_sequences(full, self.pad, self.multiple)
         else:
             encoder_in = [self.noise(x) for x in clean] if self.noise else clean
-            input_ids, mask = self._pad(encoder_in, self.pad)
+            input_ids, mask = pad_sequences(encoder_in, self.pad, self.multiple)
         batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
         for name in self.extra_columns:
             batch[name] = torch.as_tensor([r[name] for r in rows], dtype=torch.long)

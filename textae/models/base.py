@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..tensors import IGNORE_INDEX, pad_sequences
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
 
-IGNORE_INDEX = -100
 
 DEFAULT_ENCODER = {
     "model_type": "bert",
@@ -212,17 +212,6 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
         return torch.full((n, 1), self.config.bos_token_id, dtype=torch.long, device=self.device)
 
 
-def pad_batch(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pads token lists → ids [B, T], mask [B, T]."""
-    width = max(1, max(len(s) for s in seqs))
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids.to(device), mask.to(device)
-
-
 def length_sorted_batches(n_items: list[int], batch_size: int):
     """Index batches in descending length order (less padding); callers restore the input order."""
     order = sorted(range(len(n_items)), key=lambda i: -n_items[i])
@@ -334,7 +323,7 @@ class TextAutoencoderModel(TextAEModelBase):
         was_training = self.training
         self.eval()
         for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-            input_ids, mask = pad_batch([ids[i] for i in batch], self.config.pad_token_id, self.device)
+            input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
             z = self.encode_latent(input_ids, mask, sample=sample).latent
             if normalize:
                 z = F.normalize(z.flatten(1), dim=-1).view_as(z)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..tensors import pad_sequences
 from ..modules import LatentDecoder
 from .base import (
     IGNORE_INDEX,
@@ -11,7 +12,6 @@ from .base import (
     TextAEModelBase,
     TextLMOutput,
     length_sorted_batches,
-    pad_batch,
     token_cross_entropy,
 )
 
@@ -76,7 +76,7 @@ class TextLM(TextAEModelBase):
         ids = [[self.config.bos_token_id, *s, self.config.eos_token_id] for s in self._tokenize(texts)]
         out = torch.empty(len(ids))
         for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-            input_ids, mask = pad_batch([ids[i] for i in batch], self.config.pad_token_id, self.device)
+            input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
             logits = self(input_ids, mask).logits
             nll = token_cross_entropy(logits[:, :-1], input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, IGNORE_INDEX))
             out[torch.tensor(batch)] = nll.sum(1).float().cpu()
