@@ -147,7 +147,7 @@ def run_trainer(args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ptb"))
-    parser.add_argument("--steps", type=int, default=8000, help="textae training steps")
+    parser.add_argument("--steps", type=int, default=6000, help="textae training steps")
     parser.add_argument("--peer-steps", type=int, default=None, help="Trainer steps (default: the same as --steps)")
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
