@@ -13,6 +13,8 @@ from .models import (
     TextLM,
     TextLMConfig,
     TextLMOutput,
+    TextVAE,
+    TextVAEConfig,
     register_families,
 )
 
@@ -30,5 +32,7 @@ __all__ = [
     "TextLM",
     "TextLMConfig",
     "TextLMOutput",
+    "TextVAE",
+    "TextVAEConfig",
     "__version__",
 ]

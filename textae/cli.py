@@ -77,6 +77,7 @@ def cmd_eval(args) -> int:
     collator = TextAECollator(model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id, mode=model.batch_format)
     loader = DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
+    metrics.update(model.extra_metrics(loader, iw_samples=args.iw_samples) if hasattr(model, "extra_metrics") else {})
     if hasattr(model, "reconstruct"):
         texts = [t for t in (row[d.text_column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
         metrics["reconstruction"] = reconstruction_scores(model, texts, examples=args.examples)
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="section.key=value applied to the run's recipe (e.g. data.eval_files=...)")
     p.add_argument("--reconstruct", type=int, default=500, help="sentences to reconstruct (autoencoders)")
     p.add_argument("--examples", type=int, default=5)
+    p.add_argument("--iw-samples", type=int, default=50, help="importance samples k for the VAE's IW-NLL")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("generate", help="sample sentences, or reconstruct --input")

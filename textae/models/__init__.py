@@ -6,10 +6,12 @@ from transformers import AutoConfig, AutoModel
 from .ae import TextAE, TextAEConfig
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
+from .vae import TextVAE, TextVAEConfig
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "ae": (TextAEConfig, TextAE),
     "lm": (TextLMConfig, TextLM),
+    "vae": (TextVAEConfig, TextVAE),
 }
 
 
@@ -38,6 +40,8 @@ __all__ = [
     "TextLM",
     "TextLMConfig",
     "TextLMOutput",
+    "TextVAE",
+    "TextVAEConfig",
     "family_classes",
     "register_families",
 ]

@@ -88,6 +88,9 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         memory_slots: K memory slots projected from z for cross-attention (0 = off).
         inject_embedding: add a projection of z to every decoder input embedding.
         loss_weights: the default weight of each loss term; the training loop may override per step.
+        reconstruction_reduction: "token" (mean NLL per token) or "sentence" (mean NLL per sentence,
+            the scale at which a KL per sentence makes the ELBO).
+        word_dropout: share of decoder input tokens replaced by [UNK] while training (Bowman et al. 2016).
     """
 
     model_type = "textae_base_autoencoder"
@@ -101,8 +104,14 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     memory_slots: int = 4
     inject_embedding: bool = True
     loss_weights: dict | None = None
+    reconstruction_reduction: str = "token"
+    word_dropout: float = 0.0
 
     def __post_init__(self, **kwargs):
+        if self.reconstruction_reduction not in ("token", "sentence"):
+            raise ValueError(f"reconstruction_reduction must be 'token' or 'sentence', got {self.reconstruction_reduction!r}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
         self.bottleneck = self.bottleneck or self.default_bottleneck
         self.bottleneck_options = dict(self.bottleneck_options or {})
@@ -297,10 +306,14 @@ class TextAutoencoderModel(TextAEModelBase):
             raise ValueError("training forward needs labels ([BOS] x [EOS]); for decoding pass latent=")
         bottleneck = self.encode_latent(input_ids, attention_mask, sample=sample, inputs_embeds=inputs_embeds)
         dec_inputs, dec_mask, targets = decoder_io(labels, self.config.pad_token_id)
+        if self.training and self.config.word_dropout > 0:
+            dec_inputs = self._word_dropout(dec_inputs, dec_mask)
         out = self.decoder(dec_inputs, dec_mask, latent=bottleneck.latent, latent_mask=bottleneck.latent_mask)
         nll = token_cross_entropy(out.logits, targets)
-        n_tokens = (targets != IGNORE_INDEX).sum().clamp(min=1)
-        reconstruction = nll.sum() / n_tokens
+        if self.config.reconstruction_reduction == "sentence":
+            reconstruction = nll.sum() / nll.shape[0]
+        else:
+            reconstruction = nll.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
         terms = {"reconstruction": reconstruction, **bottleneck.losses}
         stats = {"nll_per_sentence": nll.sum(1).mean().detach(), **bottleneck.stats}
         return TextAEOutput(
@@ -311,6 +324,16 @@ class TextAutoencoderModel(TextAEModelBase):
             loss_terms=terms,
             stats=stats,
         )
+
+    def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
+        """Family-specific evaluation beyond the teacher-forced losses (the VAE adds its measures)."""
+        return {}
+
+    def _word_dropout(self, dec_inputs: torch.Tensor, dec_mask: torch.Tensor) -> torch.Tensor:
+        """Replaces decoder inputs [B, T] by [UNK] with prob ``word_dropout``; BOS (position 0) is kept."""
+        drop = torch.rand(dec_inputs.shape, device=dec_inputs.device) < self.config.word_dropout
+        drop[:, 0] = False
+        return dec_inputs.masked_fill(drop & dec_mask.bool(), self.config.unk_token_id)
 
     # ---- user-facing API -------------------------------------------------------------------
     @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from .bottleneck import BOTTLENECKS, Bottleneck, BottleneckOutput, IdentityBottleneck, build_bottleneck, register_bottleneck
 from .decoder import LatentDecoder
+from .gaussian import GaussianBottleneck, free_bits_kl, gaussian_kl
 from .encoder import EncoderStates, Pooling, SentenceEncoder
 
 __all__ = [
@@ -9,10 +10,13 @@ __all__ = [
     "Bottleneck",
     "BottleneckOutput",
     "EncoderStates",
+    "GaussianBottleneck",
     "IdentityBottleneck",
     "LatentDecoder",
     "Pooling",
     "SentenceEncoder",
     "build_bottleneck",
+    "free_bits_kl",
+    "gaussian_kl",
     "register_bottleneck",
 ]

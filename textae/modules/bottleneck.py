@@ -19,10 +19,13 @@ from .encoder import EncoderStates
 
 @dataclass
 class BottleneckOutput:
-    """latent: [B, d] or [B, L, d]; latent_mask: [B, L] for per-position latents, else None."""
+    """latent: [B, d] or [B, L, d]; latent_mask: [B, L] for per-position latents, else None;
+    mean / logvar: [B, d], the Gaussian posterior q(z|x) when the bottleneck has one."""
 
     latent: torch.Tensor
     latent_mask: torch.Tensor | None = None
+    mean: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
 

@@ -293,6 +293,8 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
     t = recipe.train
     metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT, "throughput": throughput}
     unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process and hasattr(unwrapped, "extra_metrics"):
+        metrics.update(unwrapped.extra_metrics(eval_dl, t.eval_max_batches, t.iw_samples))
     model_dir = run_dir / "model"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -325,6 +327,13 @@ def _print_summary(accelerator, metrics: dict) -> None:
         accelerator.print(
             f"exact NLL/sentence of this sample under the grammar {ref['exact_nll_per_sentence']:.3f} nats "
             f"(entropy {ref['grammar_entropy']:.3f}); model is {ref['model_over_exact']:+.2%} above it"
+        )
+    vae = metrics.get("vae")
+    if vae:
+        accelerator.print(
+            f"VAE: IW-NLL/sentence {vae['iw_nll_per_sentence']:.3f} (k={vae['iw_samples']}), -ELBO {vae['neg_elbo_per_sentence']:.3f}, "
+            f"KL {vae['kl_per_sentence']:.3f}, MI {vae['mutual_information']:.3f}, active units {vae['active_units']}/{vae['latent_dim']}, "
+            f"PPL {vae['ppl_iw']:.3f}"
         )
     rec = metrics.get("reconstruction")
     if rec:

@@ -80,6 +80,7 @@ class TrainSection:
     log_every: int = 50
     keep_checkpoints: int = 2
     eval_max_batches: int | None = None
+    iw_samples: int = 20  # importance samples for the VAE's IW-NLL at the end of training
     show_reconstructions: int = 5  # printed at the end of training
     trackers: list[str] = field(default_factory=lambda: ["jsonl"])  # "jsonl", "tensorboard"
     loss_weights: dict[str, ScheduleSpec] = field(default_factory=dict)  # loss term → schedule

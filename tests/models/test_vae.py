@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from tests.conftest import make_batch, tiny_model
+
+
+def test_vae_samples_from_the_posterior_only_when_training_or_asked(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer)
+    batch = make_batch(model, tokenizer, corpus[:4])
+    model.eval()
+    a = model.encode_latent(batch["input_ids"], batch["attention_mask"])
+    b = model.encode_latent(batch["input_ids"], batch["attention_mask"])
+    assert torch.equal(a.latent, a.mean) and torch.equal(a.latent, b.latent)
+    drawn = model.encode_latent(batch["input_ids"], batch["attention_mask"], sample=True)
+    assert not torch.equal(drawn.latent, drawn.mean)
+    model.train()
+    assert not torch.equal(model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent, a.mean)
+
+
+def test_vae_loss_is_sentence_nll_plus_weighted_kl(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer).eval()
+    batch = make_batch(model, tokenizer, corpus[:4])
+    with torch.no_grad():
+        full = model(**batch)
+        half = model(**batch, loss_weights={"kl": 0.5})
+    terms = full.loss_terms
+    assert set(terms) == {"reconstruction", "kl"}
+    torch.testing.assert_close(full.loss, terms["reconstruction"] + terms["kl"])
+    torch.testing.assert_close(half.loss, terms["reconstruction"] + 0.5 * terms["kl"])
+    torch.testing.assert_close(full.stats["nll_per_sentence"], terms["reconstruction"])  # per-sentence reduction
+    with pytest.raises(ValueError, match="unknown term 'beta'"):
+        model(**batch, loss_weights={"beta": 1.0})
+
+
+def test_vae_api_sample_interpolate_encode(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer).eval()
+    assert len(model.sample(3, max_new_tokens=5)) == 3
+    path = model.interpolate(corpus[0], corpus[1], steps=4, max_new_tokens=5)
+    assert len(path) == 4
+    z = model.encode(corpus[:2])
+    assert path[0] == model.decode(z[:1], max_new_tokens=5)[0]
+    assert path[-1] == model.decode(z[1:], max_new_tokens=5)[0]
+    with pytest.raises(ValueError, match="steps must be"):
+        model.interpolate("a", "b", steps=1)
+
+
+def test_word_dropout_replaces_decoder_inputs_but_not_bos_or_padding(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer, word_dropout=0.5)
+    inputs = torch.tensor([[2, 10, 11, 12, 13, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0]])
+    torch.manual_seed(0)
+    out = model._word_dropout(inputs, mask)
+    assert out[0, 0] == 2 and out[0, 5:].tolist() == [0, 0]
+    changed = (out != inputs)[0, 1:5]
+    assert changed.any() and (out[0, 1:5][changed] == model.config.unk_token_id).all()
+    with pytest.raises(ValueError, match="word_dropout"):
+        tiny_model("vae", tokenizer, word_dropout=1.0)
