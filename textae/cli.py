@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    from .training.loop import NonFiniteLossError
     from .training.recipe import RecipeError
 
     try:
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"textae: error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as err:
+        print(f"textae: training stopped: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -132,3 +132,42 @@ def test_a_streaming_corpus_trains_without_loading_it(tmp_path):
     # 256 training sentences at batch 16 are 16 batches: step 20 means the stream was read again
     assert result.metrics["throughput"]["steps"] == 20
     assert result.metrics["eval"]["sentences"] == 32
+
+
+def _nan_on_calls(monkeypatch, bad_calls):
+    """Makes the loss NaN on the given forward calls (1-based) while training."""
+    from textae.models.base import TextAutoencoderModel
+
+    original = TextAutoencoderModel.combine_losses
+    calls = {"n": 0}
+
+    def combine(self, terms, loss_weights):
+        loss = original(self, terms, loss_weights)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] in bad_calls:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(TextAutoencoderModel, "combine_losses", combine)
+
+
+def test_a_nan_loss_skips_the_update_and_is_counted(tmp_path, monkeypatch):
+    _nan_on_calls(monkeypatch, {3, 4})
+    result = train(tiny_recipe(tmp_path, "train.max_steps=6", "train.log_every=1", "train.save_every=0", "train.eval_every=0"))
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
+    skipped = [row["train/skipped_nonfinite_updates"] for row in lines if "train/skipped_nonfinite_updates" in row]
+    assert skipped == [1, 2]
+    assert result.metrics["throughput"]["steps"] == 6  # two skipped updates do not count as steps
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_too_many_nan_updates_in_a_row_stop_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
+    from textae.training.loop import NonFiniteLossError
+
+    _nan_on_calls(monkeypatch, set(range(5, 100)))
+    with pytest.raises(NonFiniteLossError, match=r"3 updates in a row .* last good checkpoint is .*step_00000004"):
+        train(tiny_recipe(tmp_path, "train.max_steps=12", "train.save_every=2", "train.eval_every=0", "train.max_nonfinite_steps=3"))
+    last = complete_checkpoints(tmp_path)[-1]
+    weights = load_file(last / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in weights.values())

@@ -91,6 +91,45 @@ def _param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _apply_gradients(accelerator, model, optimizer, scheduler, max_norm: float) -> float | None:
+    """On a sync step: clip, and update unless the gradient norm is not finite (then drop the
+    gradients). Returns the norm, which is the same on every process; None between accumulations."""
+    if not accelerator.sync_gradients:
+        return None
+    norm = float(accelerator.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf")))
+    if math.isfinite(norm):
+        optimizer.step()
+        scheduler.step()
+    optimizer.zero_grad()
+    return norm
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training met too many non-finite losses or gradients in a row."""
+
+
+class NonFiniteGuard:
+    """Counts skipped updates (NaN / inf loss or gradient); too many in a row stop training."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.total = 0
+        self.in_a_row = 0
+
+    def record(self, step: int, accelerator, run_dir: Path) -> None:
+        self.total += 1
+        self.in_a_row += 1
+        accelerator.log({"train/skipped_nonfinite_updates": self.total}, step=step)
+        logger.warning("non-finite loss or gradient at step %d: update skipped (%d in a row, %d in all)", step, self.in_a_row, self.total)
+        if self.in_a_row >= self.limit:
+            last = complete_checkpoints(run_dir)
+            where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"{self.in_a_row} updates in a row had a non-finite loss or gradient (step {step}); training stopped; {where}. "
+                "Lower train.learning_rate, enable clipping (train.max_grad_norm) or check the data."
+            )
+
+
 def _scalars(out) -> dict[str, float]:
     values = {"loss": out.loss.detach()}
     values.update({f"loss_{k}": v.detach() for k, v in (out.loss_terms or {}).items()})
@@ -214,6 +253,7 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
 
     history: list[dict] = []
     meter = Meter()
+    nonfinite = NonFiniteGuard(t.max_nonfinite_steps)
     model.train()
     # off a terminal (CI, log files) redraw rarely instead of flooding the log
     bar = tqdm(total=t.max_steps, initial=step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
@@ -239,19 +279,18 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
             with accelerator.accumulate(model):
                 out = model(**batch, loss_weights=weights)
                 accelerator.backward(out.loss)
-                grad_norm = None
-                if accelerator.sync_gradients and t.max_grad_norm > 0:
-                    grad_norm = accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+                grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm)
             n_tokens = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens (EOS included)
             tokens_seen += n_tokens
             total_tokens += n_tokens
+            if grad_norm is not None and not math.isfinite(grad_norm):
+                nonfinite.record(step, accelerator, run_dir)
+                continue
             values = _scalars(out)
             values.update({f"weight_{k}": v for k, v in weights.items()})
             if grad_norm is not None:
-                values["grad_norm"] = float(grad_norm)
+                values["grad_norm"] = grad_norm
+                nonfinite.in_a_row = 0
             meter.add(values)
             if not accelerator.sync_gradients:
                 continue

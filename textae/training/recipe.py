@@ -71,6 +71,7 @@ class TrainSection:
     lr_scheduler: str = "cosine"  # any transformers scheduler name (linear, cosine, constant_with_warmup, ...)
     warmup_steps: int = 100
     max_grad_norm: float = 1.0
+    max_nonfinite_steps: int = 5  # updates skipped in a row for a NaN / inf loss or gradient before training stops
     bf16: bool = False  # bf16 autocast (CPU and GPU)
     cpu: bool = False  # train on the CPU even when a GPU is present (needed for multi-process CPU runs)
     group_by_length: bool = True
