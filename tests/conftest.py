@@ -56,3 +56,14 @@ def tiny_model(family: str, tokenizer, **overrides):
 def make_batch(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
     collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format)
     return collator([{"input_ids": ids} for ids in encode_texts(tokenizer, texts, 64)])
+
+
+def overfit(model, batch: dict, steps: int, lr: float = 3e-3) -> float:
+    """``steps`` AdamW updates on one batch; returns the last loss."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()

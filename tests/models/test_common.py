@@ -7,7 +7,7 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 import textae
-from tests.conftest import make_batch, tiny_model
+from tests.conftest import make_batch, overfit, tiny_model
 
 FAMILIES = sorted(textae.FAMILIES)
 
@@ -62,28 +62,16 @@ def test_padding_does_not_change_the_loss(family, tokenizer, corpus):
 def test_thirty_steps_on_one_batch_cut_the_loss(family, tokenizer, corpus):
     model = tiny_model(family, tokenizer)
     batch = make_batch(model, tokenizer, corpus[:8])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = model(**batch).loss.item()
-    for _ in range(30):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
     # a third off at least: a VAE pays its KL and its posterior noise, the others fall far lower
-    assert loss.item() < 0.67 * first
+    assert overfit(model, batch, 30) < 0.67 * first
 
 
 def test_generation_depends_on_the_latent(family, tokenizer, corpus):
     model = tiny_model(family, tokenizer)
     if not hasattr(model, "decode"):
         pytest.skip(f"{family} has no latent")
-    batch = make_batch(model, tokenizer, corpus[:8])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    overfit(model, make_batch(model, tokenizer, corpus[:8]), 40)
     model.eval()
     # far-apart latents (a VAE's posterior means may still sit near 0 after 40 steps)
     z = 3.0 * torch.randn(8, model.config.latent_dim, generator=torch.Generator().manual_seed(0))

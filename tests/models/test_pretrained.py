@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests.conftest import overfit
 from textae.training import load_recipe
 from textae.training.build import build_model
 
@@ -35,14 +36,8 @@ def test_minilm_encoder_and_bert_decoder_load_train_and_generate(minilm_path, tm
     from textae.data import TextAECollator
 
     batch = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)([{"input_ids": x} for x in ids])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     first = model(**batch).loss.item()
-    for _ in range(8):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < first
+    assert overfit(model, batch, 8, lr=1e-4) < first
     model.eval()
     z = model.encode(texts)
     kwargs = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id, "eos_token_id": -1}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from accelerate import Accelerator
+from accelerate import Accelerator, skip_first_batches
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
@@ -197,6 +197,84 @@ def _eval_loader(eval_ds, collator, recipe: Recipe):
     return DataLoader(eval_ds, batch_sampler=order, collate_fn=collator)
 
 
+def _make_accelerator(t, run_dir: Path) -> Accelerator:
+    # a second run in the same process (a notebook, the tests) may change mixed precision; the process
+    # group itself (PartialState) is kept
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    return Accelerator(
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        mixed_precision="bf16" if t.bf16 else "no",
+        log_with=make_trackers(t.trackers, run_dir),
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        cpu=t.cpu,
+    )
+
+
+@dataclass
+class Position:
+    """Where training stands: optimizer steps taken and micro-batches read (what resume restores)."""
+
+    step: int = 0
+    batches_seen: int = 0
+
+
+def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool) -> Position:
+    checkpoints = complete_checkpoints(run_dir) if resume else []
+    if resume and not checkpoints:
+        logger.warning("--resume: no complete checkpoint in %s; starting from step 0", run_dir / "checkpoints")
+    if not checkpoints:
+        return Position()
+    accelerator.load_state(str(checkpoints[-1]))
+    state = json.loads((checkpoints[-1] / STATE_FILE).read_text())
+    logger.info("resumed from %s (step %d)", checkpoints[-1], state["step"])
+    return Position(step=state["step"], batches_seen=state["batches_seen"])
+
+
+def _batches(train_dl, sampler, position: Position):
+    """Endless micro-batches in the exact order an uninterrupted run reads them, from ``position`` on:
+    the epoch's seeded order, less the batches of that epoch already read."""
+    per_epoch = len(train_dl) if sampler is not None else None
+    while True:
+        epoch = position.batches_seen // per_epoch if per_epoch else 0
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        skip = position.batches_seen - epoch * per_epoch if per_epoch else 0
+        loader = skip_first_batches(train_dl, skip) if skip else train_dl
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty and not skip:
+            raise ValueError("the training data yielded no batch")
+
+
+class Throughput:
+    """Predicted (non-padding) tokens per second, since the last log line and since the start."""
+
+    def __init__(self, num_processes: int):
+        self.scale = num_processes
+        self.window = self.total = 0
+        self.window_start = self.start = time.perf_counter()
+
+    def add(self, batch) -> None:
+        n = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens, EOS included
+        self.window += n
+        self.total += n
+
+    def pop_rate(self) -> float:
+        now = time.perf_counter()
+        rate = self.window * self.scale / max(now - self.window_start, 1e-9)
+        self.window, self.window_start = 0, now
+        return rate
+
+    def summary(self, steps: int) -> dict:
+        seconds = time.perf_counter() - self.start
+        tokens = self.total * self.scale
+        return {"steps": steps, "seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / max(seconds, 1e-9)}
+
+
 def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = None) -> TrainResult:
     """Trains ``recipe`` end to end; with ``resume``, continues exactly from the newest complete checkpoint.
 
@@ -205,22 +283,8 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     """
     t = recipe.train
     run_dir = Path(t.output_dir)
-    # a second run in the same process (a notebook, the tests) may change mixed precision; the process
-    # group itself (PartialState) is kept
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
-    accelerator = Accelerator(
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        mixed_precision="bf16" if t.bf16 else "no",
-        log_with=make_trackers(t.trackers, run_dir),
-        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-        cpu=t.cpu,
-    )
+    accelerator = _make_accelerator(t, run_dir)
     set_seed(t.seed)
-    checkpoints = complete_checkpoints(run_dir) if resume else []
-    if resume and not checkpoints:
-        logger.warning("--resume: no complete checkpoint in %s; starting from step 0", run_dir / "checkpoints")
     if not resume and accelerator.is_main_process and (run_dir / "checkpoints").exists():
         shutil.rmtree(run_dir / "checkpoints")  # a fresh run never mixes with an older run's checkpoints
 
@@ -229,103 +293,70 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     collator = make_collator(model, recipe)
     train_dl, sampler = _train_loader(train_ds, collator, recipe)
     eval_dl = _eval_loader(eval_ds, collator, recipe)
-
     optimizer = torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2))
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
     model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
-    accelerator.register_for_checkpointing(scheduler)
-
-    step, batches_seen = 0, 0
-    if checkpoints:
-        accelerator.load_state(str(checkpoints[-1]))
-        state = json.loads((checkpoints[-1] / STATE_FILE).read_text())
-        step, batches_seen = state["step"], state["batches_seen"]
-        logger.info("resumed from %s (step %d)", checkpoints[-1], step)
+    position = _resume_position(accelerator, run_dir, resume)
 
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     accelerator.init_trackers("textae", config=_flat_config(recipe))
-
     unwrapped = accelerator.unwrap_model(model)
     n_params = sum(p.numel() for p in unwrapped.parameters())
-    accelerator.print(f"textae: {type(unwrapped).__name__} with {n_params / 1e6:.2f}M parameters; {len(train_ds) if not recipe.data.streaming else 'streaming'} training sentences")
+    sentences = "streaming" if recipe.data.streaming else len(train_ds)
+    accelerator.print(f"textae: {type(unwrapped).__name__} with {n_params / 1e6:.2f}M parameters; {sentences} training sentences")
 
     history: list[dict] = []
-    meter = Meter()
-    nonfinite = NonFiniteGuard(t.max_nonfinite_steps)
+    meter, nonfinite, speed = Meter(), NonFiniteGuard(t.max_nonfinite_steps), Throughput(accelerator.num_processes)
+    start_step = position.step
     model.train()
     # off a terminal (CI, log files) redraw rarely instead of flooding the log
-    bar = tqdm(total=t.max_steps, initial=step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
-    tokens_seen, clock = 0, time.perf_counter()
-    total_tokens, start_time, start_step = 0, time.perf_counter(), step
-    per_epoch = len(train_dl) if sampler is not None else None
-    while step < t.max_steps:
-        epoch = batches_seen // per_epoch if per_epoch else 0
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = train_dl
-        skip = batches_seen - epoch * per_epoch if per_epoch else 0
-        if skip:
-            from accelerate import skip_first_batches
-
-            loader = skip_first_batches(train_dl, skip)
-        for batch in loader:
-            batches_seen += 1
-            # dropout's randomness is a pure function of (seed, batch, rank), so a resumed run draws exactly
-            # what the uninterrupted run drew, whatever else consumed the global RNG in between
-            torch.manual_seed(_batch_seed(t.seed, batches_seen, accelerator.process_index))
-            weights = loss_weights_at(t.loss_weights, step, t.max_steps)
-            with accelerator.accumulate(model):
-                out = model(**batch, loss_weights=weights)
-                accelerator.backward(out.loss)
-                grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm)
-            n_tokens = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens (EOS included)
-            tokens_seen += n_tokens
-            total_tokens += n_tokens
-            if grad_norm is not None and not math.isfinite(grad_norm):
-                nonfinite.record(step, accelerator, run_dir)
-                continue
-            values = _scalars(out)
-            values.update({f"weight_{k}": v for k, v in weights.items()})
-            if grad_norm is not None:
-                values["grad_norm"] = grad_norm
-                nonfinite.in_a_row = 0
-            meter.add(values)
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            bar.update(1)
-            if step % t.log_every == 0 or step == t.max_steps:
-                logged = meter.pop()
-                elapsed = time.perf_counter() - clock
-                logged["lr"] = scheduler.get_last_lr()[0]
-                logged["tokens_per_second"] = tokens_seen * accelerator.num_processes / max(elapsed, 1e-9)
-                tokens_seen, clock = 0, time.perf_counter()
-                accelerator.log({f"train/{k}": v for k, v in logged.items()}, step=step)
-                bar.set_postfix(loss=f"{logged['loss']:.4f}")
-                history.append({"step": step, **logged})
-            if t.eval_every > 0 and (step % t.eval_every == 0 or step == t.max_steps):
-                metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
-                accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
-                accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
-            if t.save_every > 0 and (step % t.save_every == 0 or step == t.max_steps):
-                _save_checkpoint(accelerator, run_dir, step, batches_seen, t.keep_checkpoints)
-            if step >= t.max_steps or step == stop_after_step:
-                break
-        if step == stop_after_step:
-            bar.close()
-            accelerator.end_training()
-            return TrainResult(run_dir=run_dir, model_dir=None, metrics={}, model=accelerator.unwrap_model(model))
+    bar = tqdm(total=t.max_steps, initial=position.step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
+    for batch in _batches(train_dl, sampler, position):
+        if position.step >= t.max_steps or position.step == stop_after_step:
+            break
+        position.batches_seen += 1
+        # dropout's randomness is a pure function of (seed, batch, rank), so a resumed run draws exactly
+        # what the uninterrupted run drew, whatever else consumed the global RNG in between
+        torch.manual_seed(_batch_seed(t.seed, position.batches_seen, accelerator.process_index))
+        weights = loss_weights_at(t.loss_weights, position.step, t.max_steps)
+        with accelerator.accumulate(model):
+            out = model(**batch, loss_weights=weights)
+            accelerator.backward(out.loss)
+            grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm)
+        speed.add(batch)
+        if grad_norm is not None and not math.isfinite(grad_norm):
+            nonfinite.record(position.step, accelerator, run_dir)
+            continue
+        meter.add({**_scalars(out), **{f"weight_{k}": v for k, v in weights.items()}, **({"grad_norm": grad_norm} if grad_norm is not None else {})})
+        if grad_norm is None:  # between accumulation steps
+            continue
+        nonfinite.in_a_row = 0
+        position.step += 1
+        bar.update(1)
+        _after_step(accelerator, t, position, run_dir, model, eval_dl, meter, speed, scheduler, history, bar)
     bar.close()
-    seconds = time.perf_counter() - start_time
-    throughput = {
-        "steps": step - start_step,
-        "seconds": seconds,
-        "tokens": total_tokens * accelerator.num_processes,
-        "tokens_per_second": total_tokens * accelerator.num_processes / max(seconds, 1e-9),
-    }
-    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history, throughput)
+    if position.step == stop_after_step and stop_after_step < t.max_steps:
+        accelerator.end_training()
+        return TrainResult(run_dir=run_dir, model_dir=None, metrics={}, model=unwrapped)
+    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history, speed.summary(position.step - start_step))
+
+
+def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_dl, meter, speed, scheduler, history, bar) -> None:
+    """Logging, evaluation and checkpoints due at ``position.step``."""
+    step, last = position.step, position.step == t.max_steps
+    if step % t.log_every == 0 or last:
+        logged = {**meter.pop(), "lr": scheduler.get_last_lr()[0], "tokens_per_second": speed.pop_rate()}
+        accelerator.log({f"train/{k}": v for k, v in logged.items()}, step=step)
+        bar.set_postfix(loss=f"{logged.get('loss', float('nan')):.4f}")
+        history.append({"step": step, **logged})
+    if t.eval_every > 0 and (step % t.eval_every == 0 or last):
+        metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+        accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    if t.save_every > 0 and (step % t.save_every == 0 or last):
+        _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
 
 
 def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history, throughput) -> TrainResult:
