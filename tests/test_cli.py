@@ -71,3 +71,17 @@ def test_bad_inputs_are_named(trained_run, tmp_path, capsys):
         main(["encode", str(run), "--input", str(bad)])
     with pytest.raises(SystemExit, match="no saved model"):
         main(["eval", str(tmp_path)])
+
+
+def test_export_writes_a_sentence_transformers_folder(trained_run, tmp_path, capsys):
+    st = pytest.importorskip("sentence_transformers", reason="the [st] extra installs sentence-transformers")
+    import torch
+    from transformers import AutoModel
+
+    _, run = trained_run
+    assert main(["export", str(run), "--sentence-transformers", str(tmp_path / "st")]) == 0
+    assert "SentenceTransformer(" in capsys.readouterr().out
+    texts = ["i loved the film .", "what a awful cake !"]
+    ours = AutoModel.from_pretrained(run / "model").encode(texts)
+    theirs = torch.as_tensor(st.SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts))
+    assert torch.nn.functional.cosine_similarity(ours, theirs, dim=-1).min() >= 0.9999

@@ -9,6 +9,8 @@ from .models import (
     TextAEConfig,
     TextAEOutput,
     TextAutoencoderConfig,
+    TextDAE,
+    TextDAEConfig,
     TextAutoencoderModel,
     TextLM,
     TextLMConfig,
@@ -20,6 +22,8 @@ from .models import (
 
 register_families()
 
+from .export import export_sentence_transformers  # noqa: E402  (needs the families registered)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -29,10 +33,13 @@ __all__ = [
     "TextAEOutput",
     "TextAutoencoderConfig",
     "TextAutoencoderModel",
+    "TextDAE",
+    "TextDAEConfig",
     "TextLM",
     "TextLMConfig",
     "TextLMOutput",
     "TextVAE",
     "TextVAEConfig",
     "__version__",
+    "export_sentence_transformers",
 ]

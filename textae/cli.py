@@ -1,9 +1,10 @@
-"""The ``textae`` command: train | eval | generate | encode.
+"""The ``textae`` command: train | eval | generate | encode | export.
 
     textae train RECIPE.yaml [section.key=value ...] [--resume]
     textae eval RUN_DIR
     textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
+    textae export RUN_DIR --sentence-transformers OUT
 
 Several processes: ``accelerate launch [options] -m textae train RECIPE.yaml``.
 """
@@ -61,25 +62,24 @@ def _exit_cleanly(result) -> int:
 
 
 def cmd_eval(args) -> int:
-    from torch.utils.data import DataLoader
-
-    from .data import TextAECollator, tokenize_dataset
+    from .data import tokenize_dataset
     from .metrics.evaluation import TOKEN_UNIT, reconstruction_scores, teacher_forced
     from .training import load_recipe
-    from .training.build import raw_split
+    from .training.build import raw_split, text_column
+    from .training.loop import eval_loader, make_collator
 
     model = _load_model(args.run_dir)
     recipe_path = Path(args.run_dir) / "recipe.yaml"
     recipe = load_recipe(recipe_path, args.overrides)
     d = recipe.data
+    column = text_column(recipe)
     eval_raw = raw_split(recipe, "eval")
-    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, d.text_column, d.max_seq_length)
-    collator = TextAECollator(model.config.pad_token_id, model.config.bos_token_id, model.config.eos_token_id, mode=model.batch_format)
-    loader = DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
+    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, keep_text=True)
+    loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
     metrics.update(model.extra_metrics(loader, iw_samples=args.iw_samples) if hasattr(model, "extra_metrics") else {})
     if hasattr(model, "reconstruct"):
-        texts = [t for t in (row[d.text_column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
+        texts = [t for t in (row[column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
         metrics["reconstruction"] = reconstruction_scores(model, texts, examples=args.examples)
     if hasattr(model, "sample"):
         metrics["samples"] = model.sample(args.examples)
@@ -123,6 +123,15 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_sentence_transformers
+
+    model = _load_model(args.run_dir)
+    out = export_sentence_transformers(model, args.sentence_transformers)
+    print(f"textae: wrote a sentence-transformers model to {out}; load it with SentenceTransformer({str(out)!r})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--normalize", action="store_true")
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("export", help="export the encoder for another library")
+    p.add_argument("run_dir")
+    p.add_argument("--sentence-transformers", required=True, metavar="OUT", help="write a sentence-transformers model folder to OUT")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

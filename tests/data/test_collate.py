@@ -1,6 +1,9 @@
+import datasets
+import pytest
 import torch
 
-from textae.data import LengthGroupedBatchSampler, TextAECollator
+from textae.data import LengthGroupedBatchSampler, SeededExamples, TextAECollator, encode_texts
+from textae.noise import NoisePipeline
 
 
 def test_autoencoder_batch_layout():
@@ -14,9 +17,45 @@ def test_autoencoder_batch_layout():
 def test_lm_batch_layout_and_noise_touches_encoder_input_only():
     lm = TextAECollator(0, 2, 3, mode="lm")([{"input_ids": [5, 6]}])
     assert lm["input_ids"].tolist() == [[2, 5, 6, 3]] and lm["labels"].tolist() == [[2, 5, 6, 3]]
-    noisy = TextAECollator(0, 2, 3, noise=lambda ids: ids[::-1])([{"input_ids": [5, 6]}])
-    assert noisy["input_ids"].tolist() == [[6, 5]]
+    mask_all = NoisePipeline([{"name": "mask_tokens", "rate": 1.0, "mask_id": 4}])
+    noisy = TextAECollator(0, 2, 3, noise=mask_all, encoder_prefix=[9], encoder_suffix=[8], clean_inputs=True)([{"input_ids": [5, 6]}])
+    assert noisy["input_ids"].tolist() == [[9, 4, 4, 8]]
+    assert noisy["clean_input_ids"].tolist() == [[9, 5, 6, 8]]
     assert noisy["labels"].tolist() == [[2, 5, 6, 3]]
+
+
+def test_text_noise_is_seeded_per_row_and_retokenized(tokenizer, corpus):
+    ids = encode_texts(tokenizer, corpus[:4], 64)
+    rows = [{"input_ids": x, "text": t, "noise_seed": s} for x, t, s in zip(ids, corpus[:4], [1, 2, 3, 4])]
+    pipe = NoisePipeline([{"name": "insert_punctuation", "rate": 0.5}])
+    collate = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, noise=pipe, tokenizer=tokenizer, max_length=64)
+    a, b = collate(rows), collate(rows)
+    assert torch.equal(a["input_ids"], b["input_ids"])  # same seeds, same corruption
+    expected = encode_texts(tokenizer, [pipe.text(r["text"], r["noise_seed"]) for r in rows], 64)
+    assert [row[row != tokenizer.pad_token_id].tolist() for row in a["input_ids"]] == expected
+    reseeded = collate([{**r, "noise_seed": r["noise_seed"] + 100} for r in rows])
+    unpadded = [row[row != tokenizer.pad_token_id].tolist() for row in reseeded["input_ids"]]
+    assert unpadded != expected  # another seed, another corruption
+    assert a["labels"].tolist() == reseeded["labels"].tolist()  # the target stays the clean text
+
+
+def test_text_noise_without_text_column_names_the_fix(tokenizer):
+    pipe = NoisePipeline([{"name": "insert_emoji", "rate": 0.5}])
+    collate = TextAECollator(0, 2, 3, noise=pipe, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="keep_text=True"):
+        collate([{"input_ids": [5, 6], "noise_seed": 0}])
+
+
+def test_seeded_examples_change_with_the_epoch_and_not_with_the_read():
+    ds = datasets.Dataset.from_dict({"input_ids": [[5], [6], [7]], "length": [1, 1, 1]})
+    seeded = SeededExamples(ds, seed=0)
+    first = seeded.__getitems__([(0, 0), (0, 2)])
+    assert [r["input_ids"] for r in first] == [[5], [7]]
+    assert first == seeded.__getitems__([(0, 0), (0, 2)]) and seeded[(0, 2)] == first[1]
+    assert seeded[(1, 0)]["noise_seed"] != first[0]["noise_seed"]
+    sampler = LengthGroupedBatchSampler([1, 1, 1], 2, seed=0, with_epoch=True)
+    sampler.set_epoch(3)
+    assert {key[0] for batch in sampler for key in batch} == {3}
 
 
 def test_length_grouped_sampler_covers_every_index_once_and_is_seeded():

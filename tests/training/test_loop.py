@@ -171,3 +171,36 @@ def test_too_many_nan_updates_in_a_row_stop_with_the_last_checkpoint_intact(tmp_
     last = complete_checkpoints(tmp_path)[-1]
     weights = load_file(last / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+DAE_NOISE = "model.noise=[{name: insert_punctuation, rate: 0.2}, {name: keyboard_typos, rate: 0.1}, {name: delete_tokens, rate: 0.3}]"
+
+
+def test_a_denoising_run_with_text_noise_and_consistency_resumes_exactly(tmp_path):
+    settings = [DAE_NOISE, "train.max_steps=8", "train.save_every=3", "train.eval_every=0", "train.loss_weights={consistency: {value: 0.5}}"]
+    full = train(tiny_recipe(tmp_path / "full", *settings, family="dae"))
+    assert "train/loss_consistency" in set().union(*(json.loads(x) for x in (full.run_dir / "logs" / "metrics.jsonl").read_text().splitlines()))
+    train(tiny_recipe(tmp_path / "cut", *settings, family="dae"), stop_after_step=5)
+    resumed = train(tiny_recipe(tmp_path / "cut", *settings, family="dae"), resume=True).model
+    a, b = full.model.state_dict(), resumed.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_each_epoch_corrupts_an_example_afresh(tmp_path):
+    from textae.training.loop import _train_loader, make_collator, prepare_data
+    from textae.training.build import build_model
+
+    recipe = tiny_recipe(tmp_path, DAE_NOISE, "data.synthetic_train_size=16", "train.batch_size=16", family="dae")
+    tokenizer, train_ds, *_ = prepare_data(recipe)
+    collator = make_collator(build_model(recipe, tokenizer), recipe)
+    loader, sampler = _train_loader(train_ds, collator, recipe)
+
+    def epoch(n):
+        sampler.set_epoch(n)
+        (batch,) = list(loader)
+        return {tuple(l.tolist()): tuple(i.tolist()) for l, i in zip(batch["labels"], batch["input_ids"])}
+
+    first, again, second = epoch(0), epoch(0), epoch(1)
+    assert first == again  # a rerun (or a resume) corrupts alike
+    assert first.keys() == second.keys() and first != second  # the next epoch corrupts anew

@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+import textae
+from textae.noise import NoisePipeline
 from textae.training import RecipeError, load_recipe
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -18,6 +20,11 @@ def test_every_recipe_loads_and_its_header_gives_the_command(path):
     assert recipe.model["family"]
     header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     assert any(f"textae train recipes/{path.name}" in line for line in header), "header must give the exact command"
+    # the model section makes a valid config of its family, its noise a valid pipeline
+    settings = {k: v for k, v in recipe.model.items() if k not in ("family", "encoder_pretrained", "decoder_pretrained")}
+    config_cls, _ = textae.FAMILIES[recipe.model["family"]]
+    config = config_cls(**settings)
+    NoisePipeline(getattr(config, "noise", None) or [], mask_id=4, vocab_size=100)
 
 
 def test_overrides_apply_with_types():

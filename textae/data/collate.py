@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Sequence
 
 import torch
+from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
+from ..noise import NoisePipeline, example_seed
 from ..tensors import IGNORE_INDEX, pad_sequences
+from .tokenization import encode_texts
 
 
 class TextAECollator:
     """Pads a list of ``{"input_ids": [...], ...}`` rows (clean token ids, no specials) into a batch.
 
-    mode "autoencoder": ``input_ids`` = x (after ``noise``, if any), ``labels`` = [BOS] x [EOS];
-    mode "lm": ``input_ids`` = [BOS] x [EOS] and ``labels`` the same, padded with -100.
-    Any other integer column listed in ``extra_columns`` (e.g. a class label) is stacked as is.
-    Widths are rounded up to ``pad_to_multiple_of``.
+    mode "autoencoder": ``input_ids`` = prefix + corrupt(x) + suffix (the encoder's input),
+    ``labels`` = [BOS] x [EOS]; mode "lm": ``input_ids`` = [BOS] x [EOS] and ``labels`` the same,
+    padded with -100. Any integer column listed in ``extra_columns`` (e.g. a class label) is stacked
+    as is. Widths are rounded up to ``pad_to_multiple_of``.
 
-    ``noise(ids) -> ids`` corrupts the encoder's input only; the decoder always targets the clean text.
+    Corruption: ``noise`` (a :class:`~textae.noise.NoisePipeline`) corrupts the encoder's input only;
+    the decoder always targets the clean text. Text steps run on the row's ``text`` (the collator then
+    tokenizes it with ``tokenizer``, truncating to ``max_length``), token steps on the ids. Each row's
+    corruption is seeded by its ``noise_seed`` (see :class:`SeededExamples`: a new one each epoch);
+    rows without one (streaming data) take a seed hashed from their content and ``seed``.
+    ``clean_inputs`` adds ``clean_input_ids`` / ``clean_attention_mask``, the uncorrupted encoder input
+    (for a consistency term).
     """
 
     def __init__(
@@ -27,18 +37,51 @@ class TextAECollator:
         bos_token_id: int,
         eos_token_id: int,
         mode: str = "autoencoder",
-        noise: Callable[[list[int]], list[int]] | None = None,
+        noise: NoisePipeline | None = None,
+        tokenizer=None,
+        max_length: int | None = None,
+        encoder_prefix: Sequence[int] = (),
+        encoder_suffix: Sequence[int] = (),
+        clean_inputs: bool = False,
         extra_columns: Sequence[str] = (),
         pad_to_multiple_of: int = 1,
+        seed: int = 0,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
+        if noise is not None and noise.text_steps and tokenizer is None:
+            raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
         self.mode = mode
-        self.noise = noise
+        self.noise = noise if noise else None
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.prefix, self.suffix = list(encoder_prefix), list(encoder_suffix)
+        self.clean_inputs = clean_inputs
         self.extra_columns = tuple(extra_columns)
         # few distinct shapes let kernels (oneDNN, cuDNN, torch.compile) reuse what they prepared
         self.multiple = max(1, pad_to_multiple_of)
+        self.seed = seed
+
+    def _row_seed(self, row: dict) -> int:
+        if "noise_seed" in row:
+            return int(row["noise_seed"])
+        return example_seed(self.seed, 0, zlib.crc32(repr(row["input_ids"]).encode()))
+
+    def corrupt(self, rows: list[dict]) -> list[list[int]]:
+        """The corrupted token ids (no specials) of each row."""
+        seeds = [self._row_seed(r) for r in rows]
+        if self.noise.text_steps:
+            missing = [i for i, r in enumerate(rows) if not isinstance(r.get("text"), str)]
+            if missing:
+                raise ValueError("text-level noise needs each row's raw 'text' (tokenize_dataset(..., keep_text=True))")
+            texts = [self.noise.text(r["text"], seed) for r, seed in zip(rows, seeds)]
+            ids = encode_texts(self.tokenizer, texts, self.max_length or 10**9)
+            # a text corrupted down to nothing would leave the encoder an empty input
+            ids = [x if x else list(r["input_ids"]) for x, r in zip(ids, rows)]
+        else:
+            ids = [list(r["input_ids"]) for r in rows]
+        return [self.noise.tokens(x, seed) for x, seed in zip(ids, seeds)]
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
@@ -46,15 +89,47 @@ class TextAECollator:
         clean = [list(r["input_ids"]) for r in rows]
         full = [[self.bos, *x, self.eos] for x in clean]
         labels, _ = pad_sequences(full, IGNORE_INDEX, self.multiple)
+        batch = {"labels": labels}
         if self.mode == "lm":
-            input_ids, mask = pad_sequences(full, self.pad, self.multiple)
+            batch["input_ids"], batch["attention_mask"] = pad_sequences(full, self.pad, self.multiple)
         else:
-            encoder_in = [self.noise(x) for x in clean] if self.noise else clean
-            input_ids, mask = pad_sequences(encoder_in, self.pad, self.multiple)
-        batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+            encoder_in = self.corrupt(rows) if self.noise else clean
+            batch["input_ids"], batch["attention_mask"] = pad_sequences([self._wrap(x) for x in encoder_in], self.pad, self.multiple)
+            if self.clean_inputs:
+                batch["clean_input_ids"], batch["clean_attention_mask"] = pad_sequences([self._wrap(x) for x in clean], self.pad, self.multiple)
         for name in self.extra_columns:
             batch[name] = torch.as_tensor([r[name] for r in rows], dtype=torch.long)
         return batch
+
+    def _wrap(self, ids: list[int]) -> list[int]:
+        return [*self.prefix, *ids, *self.suffix]
+
+
+class SeededExamples(TorchDataset):
+    """A map-style dataset read with ``(epoch, index)`` keys, each row given its ``noise_seed``.
+
+    The seed is :func:`~textae.noise.example_seed` of (seed, epoch, index): an example is corrupted
+    differently every epoch, and identically in a rerun or a resumed run. Keys come from
+    :class:`LengthGroupedBatchSampler` with ``with_epoch=True``.
+    """
+
+    def __init__(self, dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _seeded(self, row: dict, key) -> dict:
+        epoch, index = key
+        return {**row, "noise_seed": example_seed(self.seed, epoch, index)}
+
+    def __getitem__(self, key) -> dict:
+        return self._seeded(self.dataset[int(key[1])], key)
+
+    def __getitems__(self, keys) -> list[dict]:
+        rows = self.dataset.__getitems__([int(k[1]) for k in keys])
+        return [self._seeded(row, key) for row, key in zip(rows, keys)]
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -63,9 +138,19 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     Indices are shuffled, cut into "mega-batches" of ``megabatch_mult × batch_size``, each sorted by
     length and split into batches; the batches are then shuffled. Padding drops sharply while the
     order stays random. The same (seed, epoch) always gives the same batches, which exact resume needs.
+    With ``with_epoch`` each batch holds ``(epoch, index)`` keys (for :class:`SeededExamples`).
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, shuffle: bool = True, megabatch_mult: int = 50, drop_last: bool = False):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        megabatch_mult: int = 50,
+        drop_last: bool = False,
+        with_epoch: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         self.lengths = list(lengths)
@@ -74,6 +159,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.megabatch = max(batch_size, batch_size * megabatch_mult)
         self.drop_last = drop_last
+        self.with_epoch = with_epoch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -96,6 +182,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return [batches[i] for i in order]
 
     def __iter__(self):
+        if self.with_epoch:
+            return iter([[(self.epoch, i) for i in batch] for batch in self._batches()])
         return iter(self._batches())
 
     def __len__(self) -> int:

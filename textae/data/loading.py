@@ -60,6 +60,19 @@ def load_raw_split(
     return datasets.load_dataset(source, dataset_config, split=split, streaming=streaming, cache_dir=cache_dir)
 
 
+def merge_text_columns(ds, columns: list[str], into: str = "text"):
+    """One sentence per row from several text columns (e.g. the two sides of a sentence pair): each
+    non-empty value becomes a row of column ``into``; the other columns are dropped."""
+    for column in columns:
+        check_text_column(ds, column)
+
+    def flatten(batch):
+        texts = [v for values in zip(*(batch[c] for c in columns)) for v in values]
+        return {into: [t for t in texts if isinstance(t, str) and t.strip()]}
+
+    return ds.map(flatten, batched=True, remove_columns=list(ds.column_names or []))
+
+
 def check_text_column(ds, text_column: str, label_column: str | None = None) -> None:
     names = list(ds.column_names or [])
     for column in (text_column, label_column):
@@ -67,11 +80,20 @@ def check_text_column(ds, text_column: str, label_column: str | None = None) -> 
             raise KeyError(f"column {column!r} not in the data; columns: {names}")
 
 
-def tokenize_dataset(ds, tokenizer, text_column: str, max_length: int, label_column: str | None = None, label2id: dict | None = None):
+def tokenize_dataset(
+    ds,
+    tokenizer,
+    text_column: str,
+    max_length: int,
+    label_column: str | None = None,
+    label2id: dict | None = None,
+    keep_text: bool = False,
+):
     """Adds ``input_ids`` (no special tokens, truncated) and ``length``; drops empty texts.
 
     A label column, when named, becomes integer ``class_label`` through ``label2id`` (ClassLabel
-    columns keep their ids).
+    columns keep their ids). ``keep_text`` keeps the stripped text as ``text`` (text-level noise
+    corrupts it afresh each epoch).
     """
     check_text_column(ds, text_column, label_column)
 
@@ -79,6 +101,8 @@ def tokenize_dataset(ds, tokenizer, text_column: str, max_length: int, label_col
         texts = [t.strip() if isinstance(t, str) else "" for t in batch[text_column]]
         ids = encode_texts(tokenizer, texts, max_length)
         out = {"input_ids": ids, "length": [len(x) for x in ids]}
+        if keep_text:
+            out["text"] = texts
         if label_column is not None:
             labels = batch[label_column]
             if label2id is not None:
@@ -89,7 +113,7 @@ def tokenize_dataset(ds, tokenizer, text_column: str, max_length: int, label_col
             out["class_label"] = labels
         return out
 
-    keep = {"input_ids", "length", "class_label"}
+    keep = {"input_ids", "length", "class_label"} | ({"text"} if keep_text else set())
     remove = [c for c in (ds.column_names or []) if c not in keep]
     ds = ds.map(tokenize, batched=True, remove_columns=remove)
     return ds.filter(lambda row: row["length"] > 0)

@@ -84,3 +84,19 @@ def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]
         raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
     out = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
     return [list(x) for x in out]
+
+
+def special_template(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts around a text with ``add_special_tokens=True``: (prefix, suffix).
+
+    ([CLS], [SEP]) for BERT-style tokenizers, ([], []) for the ones textae trains. Pretrained encoders
+    read their inputs in this form, and sentence-transformers tokenizes so; textae's encoder input
+    follows the same template, which keeps exported embeddings identical.
+    """
+    probe = "a"
+    plain = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain) :])
+    raise ValueError(f"cannot locate the text inside the tokenizer's special-token template {full}")

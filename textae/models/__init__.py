@@ -4,12 +4,14 @@
 from transformers import AutoConfig, AutoModel
 
 from .ae import TextAE, TextAEConfig
+from .dae import TextDAE, TextDAEConfig
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
 from .vae import TextVAE, TextVAEConfig
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "ae": (TextAEConfig, TextAE),
+    "dae": (TextDAEConfig, TextDAE),
     "lm": (TextLMConfig, TextLM),
     "vae": (TextVAEConfig, TextVAE),
 }
@@ -35,6 +37,8 @@ __all__ = [
     "TextAE",
     "TextAEConfig",
     "TextAEOutput",
+    "TextDAE",
+    "TextDAEConfig",
     "TextAutoencoderConfig",
     "TextAutoencoderModel",
     "TextLM",

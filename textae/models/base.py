@@ -82,7 +82,7 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     Args:
         encoder_config: HF encoder config as a dict with ``model_type`` (tiny BERT by default).
         pooling: "mean", "cls" or "attention".
-        latent_dim: size d of the sentence latent z.
+        latent_dim: size d of the sentence latent z (None: the encoder's hidden size).
         bottleneck: a registered bottleneck name (the family's default when None).
         bottleneck_options: keyword options of that bottleneck.
         memory_slots: K memory slots projected from z for cross-attention (0 = off).
@@ -91,6 +91,15 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         reconstruction_reduction: "token" (mean NLL per token) or "sentence" (mean NLL per sentence,
             the scale at which a KL per sentence makes the ELBO).
         word_dropout: share of decoder input tokens replaced by [UNK] while training (Bowman et al. 2016).
+        noise: corruption of the encoder's input, a list of :class:`textae.noise.NoisePipeline` specs
+            (``[{"name": "delete_tokens", "rate": 0.6}]``) that the collator applies afresh each epoch;
+            the decoder always targets the clean text.
+        embedding_noise: white noise on the encoder's token embeddings while training, std relative to
+            each embedding's RMS.
+        latent_dropout / latent_dropout_kind: dropout on the encoder's token states [B, T, H] before
+            pooling while training: "standard" (each element) or "spatial" (whole channels).
+        encoder_prefix_ids / encoder_suffix_ids: special tokens around the encoder's input, the
+            tokenizer's own template (BERT: [CLS] x [SEP]); empty for tokenizers textae trains.
     """
 
     model_type = "textae_base_autoencoder"
@@ -98,7 +107,7 @@ class TextAutoencoderConfig(TextAEBaseConfig):
 
     encoder_config: dict | None = None
     pooling: str = "mean"
-    latent_dim: int = 64
+    latent_dim: int | None = 64
     bottleneck: str | None = None
     bottleneck_options: dict | None = None
     memory_slots: int = 4
@@ -106,6 +115,12 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     loss_weights: dict | None = None
     reconstruction_reduction: str = "token"
     word_dropout: float = 0.0
+    noise: list | None = None
+    embedding_noise: float = 0.0
+    latent_dropout: float = 0.0
+    latent_dropout_kind: str = "standard"
+    encoder_prefix_ids: list | None = None
+    encoder_suffix_ids: list | None = None
 
     def __post_init__(self, **kwargs):
         if self.reconstruction_reduction not in ("token", "sentence"):
@@ -116,6 +131,9 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         self.bottleneck = self.bottleneck or self.default_bottleneck
         self.bottleneck_options = dict(self.bottleneck_options or {})
         self.loss_weights = dict(self.loss_weights or {})
+        self.noise = [dict(step) for step in (self.noise or [])]
+        self.encoder_prefix_ids = list(self.encoder_prefix_ids or [])
+        self.encoder_suffix_ids = list(self.encoder_suffix_ids or [])
         super().__post_init__(**kwargs)
 
 
@@ -239,7 +257,15 @@ class TextAutoencoderModel(TextAEModelBase):
 
     def __init__(self, config: TextAutoencoderConfig):
         super().__init__(config)
-        self.encoder = SentenceEncoder(config.encoder_config, pooling=config.pooling)
+        self.encoder = SentenceEncoder(
+            config.encoder_config,
+            pooling=config.pooling,
+            embedding_noise=config.embedding_noise,
+            state_dropout=config.latent_dropout,
+            state_dropout_kind=config.latent_dropout_kind,
+        )
+        if config.latent_dim is None:
+            config.latent_dim = self.encoder.hidden_size
         self.bottleneck = build_bottleneck(
             config.bottleneck, self.encoder.hidden_size, config.latent_dim, config.bottleneck_options
         )
@@ -257,7 +283,20 @@ class TextAutoencoderModel(TextAEModelBase):
         self.post_init()
 
     def loss_term_names(self) -> set[str]:
-        return {"reconstruction", *self.bottleneck.loss_terms}
+        return {"reconstruction", "consistency", *self.bottleneck.loss_terms}
+
+    def _term_weight(self, name: str, loss_weights: dict[str, float] | None) -> float:
+        """A term's weight this step: the per-step override, else the config's; absent terms count 0."""
+        if loss_weights and name in loss_weights:
+            return float(loss_weights[name])
+        return float(self.config.loss_weights.get(name, 0.0))
+
+    def consistency_loss(self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor) -> torch.Tensor:
+        """1 − cos(z_noisy, sg[z_clean]), averaged over the batch: pulls the embedding of the corrupted
+        sentence toward that of the clean one, which is a fixed target (no gradient through it)."""
+        with torch.no_grad():
+            clean = self.encode_latent(clean_input_ids, clean_attention_mask).latent
+        return (1.0 - F.cosine_similarity(noisy_latent.flatten(1).float(), clean.flatten(1).float(), dim=-1)).mean()
 
     def get_input_embeddings(self):
         return self.decoder.lm.get_input_embeddings()
@@ -291,6 +330,8 @@ class TextAutoencoderModel(TextAEModelBase):
         latent: torch.Tensor | None = None,
         latent_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        clean_input_ids: torch.Tensor | None = None,
+        clean_attention_mask: torch.Tensor | None = None,
         loss_weights: dict[str, float] | None = None,
         sample: bool | None = None,
         cache=None,
@@ -315,6 +356,8 @@ class TextAutoencoderModel(TextAEModelBase):
         else:
             reconstruction = nll.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
         terms = {"reconstruction": reconstruction, **bottleneck.losses}
+        if clean_input_ids is not None and self._term_weight("consistency", loss_weights) > 0:
+            terms["consistency"] = self.consistency_loss(bottleneck.latent, clean_input_ids, clean_attention_mask)
         stats = {"nll_per_sentence": nll.sum(1).mean().detach(), **bottleneck.stats}
         return TextAEOutput(
             loss=self.combine_losses(terms, loss_weights),
@@ -324,6 +367,10 @@ class TextAutoencoderModel(TextAEModelBase):
             loss_terms=terms,
             stats=stats,
         )
+
+    def encoder_input(self, ids: list[int]) -> list[int]:
+        """Token ids of x (no specials) → the encoder's input: the tokenizer's template around them."""
+        return [*self.config.encoder_prefix_ids, *ids, *self.config.encoder_suffix_ids]
 
     def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
         """Family-specific evaluation beyond the teacher-forced losses (the VAE adds its measures)."""
@@ -341,7 +388,7 @@ class TextAutoencoderModel(TextAEModelBase):
         """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted."""
         if isinstance(texts, str):
             texts = [texts]
-        ids = self._tokenize(texts)
+        ids = [self.encoder_input(x) for x in self._tokenize(texts)]
         out: list[torch.Tensor | None] = [None] * len(ids)
         was_training = self.training
         self.eval()

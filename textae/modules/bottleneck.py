@@ -46,17 +46,31 @@ class Bottleneck(nn.Module):
     def forward(self, encoded: EncoderStates, sample: bool | None = None) -> BottleneckOutput:
         raise NotImplementedError
 
+    def embedding_head(self) -> nn.Linear | None:
+        """The linear map pooled [B, H] → the sentence embedding ``encode`` returns (None: the pooled
+        vector itself). Bottlenecks whose embedding is not linear in the pooled vector raise."""
+        raise NotImplementedError(f"{type(self).__name__} has no linear sentence-embedding head")
+
 
 class IdentityBottleneck(Bottleneck):
-    """The plain autoencoder: z = W · pooled (a linear map to the latent size, no noise, no loss)."""
+    """The plain autoencoder: z = W · pooled (a linear map to the latent size, no noise, no loss).
 
-    def __init__(self, hidden_size: int, latent_dim: int, **options):
+    With ``project=False`` z is the pooled encoder output itself (latent_dim must equal the encoder's
+    hidden size): the sentence embedding of a pretrained encoder, as TSDAE uses it.
+    """
+
+    def __init__(self, hidden_size: int, latent_dim: int, project: bool = True, **options):
         super().__init__(hidden_size, latent_dim, **options)
-        self.proj = nn.Linear(hidden_size, latent_dim)
+        if not project and latent_dim != hidden_size:
+            raise ValueError(f"identity bottleneck without projection needs latent_dim == the encoder's hidden size ({hidden_size}), got {latent_dim}")
+        self.proj = nn.Linear(hidden_size, latent_dim) if project else nn.Identity()
 
     def forward(self, encoded: EncoderStates, sample: bool | None = None) -> BottleneckOutput:
         latent = self.proj(encoded.pooled)
         return BottleneckOutput(latent=latent, stats={"latent_norm": latent.detach().norm(dim=-1).mean()})
+
+    def embedding_head(self) -> nn.Linear | None:
+        return self.proj if isinstance(self.proj, nn.Linear) else None
 
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {}

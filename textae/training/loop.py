@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data import LengthGroupedBatchSampler, TextAECollator
+from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator
+from ..noise import NoisePipeline
 from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
-from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split
+from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split, text_column
 from .model_card import write_model_card
 from .recipe import Recipe
 from .schedules import loss_weights_at
@@ -168,15 +169,33 @@ def prepare_data(recipe: Recipe):
     return tokenizer, train_ds, eval_ds, eval_raw, label_names
 
 
+def noise_pipeline(model) -> NoisePipeline | None:
+    """The model's input corruption (``config.noise``), with what token steps need from its tokenizer."""
+    specs = getattr(model.config, "noise", None)
+    if not specs:
+        return None
+    c = model.config
+    specials = sorted({i for i in (c.pad_token_id, c.unk_token_id, c.bos_token_id, c.eos_token_id, c.mask_token_id) if i is not None})
+    return NoisePipeline(specs, mask_id=c.mask_token_id, vocab_size=c.vocab_size, special_ids=specials)
+
+
 def make_collator(model, recipe: Recipe) -> TextAECollator:
     extra = ("class_label",) if recipe.data.label_column else ()
+    weights = {**getattr(model.config, "loss_weights", {}), **recipe.train.loss_weights}
     return TextAECollator(
         model.config.pad_token_id,
         model.config.bos_token_id,
         model.config.eos_token_id,
         mode=getattr(model, "batch_format", "autoencoder"),
+        noise=noise_pipeline(model),
+        tokenizer=model.tokenizer,
+        max_length=recipe.data.max_seq_length,
+        encoder_prefix=getattr(model.config, "encoder_prefix_ids", ()),
+        encoder_suffix=getattr(model.config, "encoder_suffix_ids", ()),
+        clean_inputs="consistency" in weights,
         extra_columns=extra if getattr(model, "uses_class_labels", False) else (),
         pad_to_multiple_of=recipe.train.pad_to_multiple_of,
+        seed=recipe.train.seed,
     )
 
 
@@ -186,15 +205,20 @@ def _train_loader(train_ds, collator, recipe: Recipe):
         return DataLoader(train_ds.with_format(None), batch_size=t.batch_size, collate_fn=collator), None
     if len(train_ds) == 0:
         raise ValueError("the training set is empty (after dropping empty texts)")
-    sampler = LengthGroupedBatchSampler(train_ds["length"], t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1)
-    return DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
+    seeded = collator.noise is not None  # each example's corruption seeded by (seed, epoch, index)
+    sampler = LengthGroupedBatchSampler(
+        train_ds["length"], t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1, with_epoch=seeded
+    )
+    dataset = SeededExamples(train_ds, t.seed) if seeded else train_ds
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
 
 
-def _eval_loader(eval_ds, collator, recipe: Recipe):
+def eval_loader(eval_ds, collator, recipe: Recipe):
     if recipe.data.streaming:
         return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
-    order = LengthGroupedBatchSampler(eval_ds["length"], recipe.train.eval_batch_size, shuffle=False)
-    return DataLoader(eval_ds, batch_sampler=order, collate_fn=collator)
+    seeded = collator.noise is not None  # the same corruption at every evaluation
+    order = LengthGroupedBatchSampler(eval_ds["length"], recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
+    return DataLoader(SeededExamples(eval_ds, recipe.train.seed) if seeded else eval_ds, batch_sampler=order, collate_fn=collator)
 
 
 def _make_accelerator(t, run_dir: Path) -> Accelerator:
@@ -292,7 +316,7 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     model = build_model(recipe, tokenizer, label_names)
     collator = make_collator(model, recipe)
     train_dl, sampler = _train_loader(train_ds, collator, recipe)
-    eval_dl = _eval_loader(eval_ds, collator, recipe)
+    eval_dl = eval_loader(eval_ds, collator, recipe)
     optimizer = torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2))
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
     model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
@@ -369,7 +393,7 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if hasattr(unwrapped, "reconstruct"):
-            texts = _first_texts(eval_raw, recipe.data.text_column, 500)
+            texts = _first_texts(eval_raw, text_column(recipe), 500)
             metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
         reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"])
         if reference:
@@ -379,6 +403,13 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         write_model_card(model_dir, recipe, metrics, type(unwrapped).__name__)
         _print_summary(accelerator, metrics)
+        if hasattr(unwrapped, "encode"):  # a model with a latent: curves, active units, latent projection
+            from .plots import write_run_plots
+
+            column = recipe.data.text_column if isinstance(recipe.data.text_column, str) else "text"
+            plots = write_run_plots(run_dir, unwrapped, metrics, eval_raw, column, recipe.data.label_column)
+            if plots:
+                accelerator.print("plots: " + ", ".join(str(p) for p in plots.values()))
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics, model=unwrapped)

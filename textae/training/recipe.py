@@ -29,7 +29,7 @@ class DataSection:
     eval_split: str = "validation"
     train_files: list[str] | None = None  # source "files": txt / csv / tsv / json / jsonl / parquet
     eval_files: list[str] | None = None
-    text_column: str = "text"
+    text_column: str | list[str] = "text"  # several columns: each non-empty value is one sentence
     label_column: str | None = None
     streaming: bool = False  # iterate without loading the corpus (needs an existing tokenizer)
     synthetic_train_size: int = 20000

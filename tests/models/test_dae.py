@@ -1,0 +1,81 @@
+"""The denoising autoencoder: its corruption, the consistency term, the continuous noises."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import make_batch, tiny_model
+from textae.models.dae import TSDAE_NOISE
+from textae.noise import SpatialDropout, StandardDropout
+
+
+def test_default_corruption_is_tsdae_deletion_and_survives_save(tokenizer, tmp_path):
+    model = tiny_model("dae", tokenizer)
+    assert model.config.noise == TSDAE_NOISE == [{"name": "delete_tokens", "rate": 0.6}]
+    model.config.noise = [{"name": "insert_emoji", "rate": 0.2}]
+    model.save_pretrained(tmp_path)
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path).noise == [{"name": "insert_emoji", "rate": 0.2}]
+
+
+def test_consistency_term_only_when_weighted_and_zero_on_clean_input(tokenizer, corpus):
+    model = tiny_model("dae", tokenizer).eval()
+    batch = make_batch(model, tokenizer, corpus[:4])
+    clean = {"clean_input_ids": batch["input_ids"], "clean_attention_mask": batch["attention_mask"]}
+    assert "consistency" not in model(**batch, **clean).loss_terms  # weight 0: not computed
+    out = model(**batch, **clean, loss_weights={"consistency": 2.0})
+    assert out.loss_terms["consistency"].item() == pytest.approx(0.0, abs=1e-6)  # noisy == clean
+    torch.testing.assert_close(out.loss, out.loss_terms["reconstruction"] + 2.0 * out.loss_terms["consistency"])
+
+
+def test_consistency_gradient_flows_through_the_noisy_side_only(tokenizer, corpus):
+    model = tiny_model("dae", tokenizer).eval()
+    batch = make_batch(model, tokenizer, corpus[:4])
+    noisy_ids = batch["input_ids"].clone()
+    noisy_ids[:, 0] = tokenizer.mask_token_id
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.encoder.parameters() if p.grad is not None]
+
+    z = model.encode_latent(noisy_ids, batch["attention_mask"]).latent
+    ours = grads(model.consistency_loss(z, batch["input_ids"], batch["attention_mask"]))
+    target = model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent.detach()
+    z = model.encode_latent(noisy_ids, batch["attention_mask"]).latent
+    reference = grads((1 - torch.nn.functional.cosine_similarity(z, target, dim=-1)).mean())
+    assert len(ours) == len(reference) > 0 and any(g.abs().sum() > 0 for g in ours)
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("kind, cls", [("standard", StandardDropout), ("spatial", SpatialDropout)])
+def test_latent_dropout_and_embedding_noise_act_in_training_only(tokenizer, corpus, kind, cls):
+    model = tiny_model("dae", tokenizer, latent_dropout=0.5, latent_dropout_kind=kind, embedding_noise=0.3)
+    assert isinstance(model.encoder.state_dropout, cls)
+    batch = make_batch(model, tokenizer, corpus[:4])
+    model.eval()
+    a = model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent
+    b = model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent
+    assert torch.equal(a, b)
+    model.train()
+    torch.manual_seed(0)
+    c = model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent
+    assert not torch.allclose(a, c)
+
+
+def test_unknown_latent_dropout_kind_is_named(tokenizer):
+    with pytest.raises(ValueError, match="unknown latent dropout kind 'channel'"):
+        tiny_model("dae", tokenizer, latent_dropout=0.1, latent_dropout_kind="channel")
+
+
+def test_identity_without_projection_returns_the_pooled_vector(tokenizer, corpus):
+    model = tiny_model("dae", tokenizer, latent_dim=None, bottleneck_options={"project": False}).eval()
+    assert model.config.latent_dim == model.encoder.hidden_size == 32
+    batch = make_batch(model, tokenizer, corpus[:3])
+    encoded = model.encoder(batch["input_ids"], batch["attention_mask"])
+    assert torch.equal(model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent, encoded.pooled)
+    with pytest.raises(ValueError, match="latent_dim == the encoder's hidden size"):
+        tiny_model("dae", tokenizer, latent_dim=16, bottleneck_options={"project": False})
