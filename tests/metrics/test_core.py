@@ -43,3 +43,17 @@ def test_evaluate_modules_load_offline_and_agree_with_the_functions(name):
         assert metric.compute(nll=[math.log(2), math.log(8)], tokens=[1, 1])["perplexity"] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="unknown metric"):
         load("rouge")
+
+
+def test_spearman_matches_scipy_with_ties_and_is_rank_invariant():
+    import random
+
+    from textae.metrics import spearman
+
+    scipy_stats = pytest.importorskip("scipy.stats", reason="scipy gives the reference value")
+    rng = random.Random(0)
+    x = [rng.random() for _ in range(200)]
+    y = [round(v * 5 + rng.gauss(0, 1)) for v in x]  # integer scores: many ties
+    assert spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert spearman([v**3 for v in x], y) == pytest.approx(spearman(x, y), abs=1e-12)  # monotone maps keep ranks
+    assert spearman(x, [-v for v in x]) == pytest.approx(-1.0)

@@ -100,3 +100,26 @@ def special_template(tokenizer) -> tuple[list[int], list[int]]:
         if full[start : start + len(plain)] == plain:
             return list(full[:start]), list(full[start + len(plain) :])
     raise ValueError(f"cannot locate the text inside the tokenizer's special-token template {full}")
+
+
+INVISIBLE_CHARACTERS = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
+
+
+def fold_confusables(tokenizer) -> PreTrainedTokenizerFast:
+    """Puts a normalizer in front of the tokenizer's own: NFKC (full-width forms → ASCII, "Ｏ" → "O"),
+    Cyrillic / Greek look-alikes → the Latin letters they imitate, zero-width characters removed.
+
+    It lives inside the tokenizer (tokenizer.json), so whoever loads the saved tokenizer, including
+    sentence-transformers from an exported folder, reads text the same way. For Latin-script
+    corpora: it would rewrite real Cyrillic or Greek text.
+    """
+    from ..noise.chars import CONFUSABLE_FOLDS
+
+    backend = tokenizer.backend_tokenizer
+    steps = [normalizers.NFKC()]
+    steps += [normalizers.Replace(ch, "") for ch in INVISIBLE_CHARACTERS]
+    steps += [normalizers.Replace(ch, latin) for ch, latin in sorted(CONFUSABLE_FOLDS.items())]
+    if backend.normalizer is not None:
+        steps.append(backend.normalizer)
+    backend.normalizer = normalizers.Sequence(steps)
+    return tokenizer

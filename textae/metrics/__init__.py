@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from .core import corpus_bleu, exact_match, perplexity, token_accuracy
+from .core import corpus_bleu, exact_match, perplexity, spearman, token_accuracy
 
 EVALUATE_MODULES = {
     path.stem.removeprefix("textae_"): path
@@ -21,4 +21,4 @@ def load(name: str):
     return evaluate.load(str(EVALUATE_MODULES[name]))
 
 
-__all__ = ["EVALUATE_MODULES", "corpus_bleu", "exact_match", "load", "perplexity", "token_accuracy"]
+__all__ = ["EVALUATE_MODULES", "corpus_bleu", "exact_match", "load", "perplexity", "spearman", "token_accuracy"]

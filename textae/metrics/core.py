@@ -62,6 +62,37 @@ def perplexity(nll_sum: float, n_tokens: int) -> float:
     return math.exp(nll_sum / n_tokens)
 
 
+def _ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties given the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(predictions: Sequence[float], references: Sequence[float]) -> float:
+    """Spearman's rank correlation (ties averaged), the STS measure: Pearson's r of the ranks.
+
+    >>> spearman([0.1, 0.4, 0.3], [1, 3, 2])
+    1.0
+    """
+    _same_length(predictions, references)
+    if len(predictions) < 2:
+        raise ValueError("spearman needs at least two pairs")
+    a, b = _ranks(list(predictions)), _ranks(list(references))
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
+    var = math.sqrt(sum((x - mean_a) ** 2 for x in a) * sum((y - mean_b) ** 2 for y in b))
+    return cov / var if var > 0 else 0.0
+
+
 def _same_length(a: Sequence, b: Sequence) -> None:
     if len(a) != len(b):
         raise ValueError(f"predictions and references differ in length: {len(a)} vs {len(b)}")

@@ -383,26 +383,29 @@ class TextAutoencoderModel(TextAEModelBase):
         return dec_inputs.masked_fill(drop & dec_mask.bool(), self.config.unk_token_id)
 
     # ---- user-facing API -------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.no_grad()  # not inference_mode: the vectors may serve as targets in a later autograd graph
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False) -> torch.Tensor:
         """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted."""
         if isinstance(texts, str):
             texts = [texts]
         ids = [self.encoder_input(x) for x in self._tokenize(texts)]
-        out: list[torch.Tensor | None] = [None] * len(ids)
+        if not ids:
+            return torch.empty(0, self.config.latent_dim)
         was_training = self.training
         self.eval()
+        chunks, order = [], []
         for batch in length_sorted_batches([len(s) for s in ids], batch_size):
             input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
             z = self.encode_latent(input_ids, mask, sample=sample).latent
             if normalize:
                 z = F.normalize(z.flatten(1), dim=-1).view_as(z)
-            for row, i in enumerate(batch):
-                out[i] = z[row].float().cpu()
+            chunks.append(z.float().cpu())
+            order.extend(batch)
         self.train(was_training)
-        if not out:
-            return torch.empty(0, self.config.latent_dim)
-        return torch.stack(out)
+        stacked = torch.cat(chunks)
+        out = torch.empty_like(stacked)
+        out[torch.tensor(order)] = stacked  # back to the input order
+        return out
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, **generate_kwargs) -> list[str]:

@@ -67,6 +67,20 @@ HOMOGLYPHS: dict[str, str] = _homoglyph_table()
 (``"A" ↔ "Ａ"``, ``"!" ↔ "！"``)."""
 
 
+def _confusable_folds() -> dict[str, str]:
+    folds = {}
+    for group in _CONFUSABLE_GROUPS:
+        latin = next(ch for ch in group if ch.isascii() and ch.isalpha())
+        folds.update({ch: latin for ch in group if not ch.isascii()})
+    return folds
+
+
+CONFUSABLE_FOLDS: dict[str, str] = _confusable_folds()
+"""Each Cyrillic / Greek look-alike → the Latin letter it imitates (``"а" → "a"``, ``"ε" → "E"``).
+ASCII is never changed (``0``, ``1`` stay digits); full-width forms are NFKC's job. The inverse of
+:func:`homoglyphs` for Latin-script text, used by ``textae.data.fold_confusables``."""
+
+
 def _substitute(text: str, rate: float, rng: random.Random | int, table: dict[str, str]) -> str:
     rate, rng = check_rate(rate), as_rng(rng)
     return "".join(rng.choice(table[ch]) if ch in table and rng.random() < rate else ch for ch in text)

@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
 from ..data.loading import merge_text_columns
-from ..data.tokenization import TOKENIZER_KINDS, special_template
+from ..data.tokenization import TOKENIZER_KINDS, fold_confusables, special_template
 from ..models import family_classes
 from .recipe import Recipe
 
@@ -66,6 +66,11 @@ def _texts(ds, column: str, limit: int | None = None):
 
 
 def build_tokenizer(recipe: Recipe, train_raw):
+    tokenizer = _base_tokenizer(recipe, train_raw)
+    return fold_confusables(tokenizer) if recipe.data.fold_confusables else tokenizer
+
+
+def _base_tokenizer(recipe: Recipe, train_raw):
     d = recipe.data
     if d.tokenizer in TOKENIZER_KINDS:
         from ..data.loading import check_text_column

