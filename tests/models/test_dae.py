@@ -79,3 +79,30 @@ def test_identity_without_projection_returns_the_pooled_vector(tokenizer, corpus
     assert torch.equal(model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent, encoded.pooled)
     with pytest.raises(ValueError, match="latent_dim == the encoder's hidden size"):
         tiny_model("dae", tokenizer, latent_dim=16, bottleneck_options={"project": False})
+
+
+BERT_DECODER = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+
+
+def test_tied_encoder_and_decoder_share_weights_through_training_and_save(tokenizer, corpus, tmp_path):
+    from transformers import AutoModel
+
+    from tests.conftest import overfit
+
+    model = tiny_model("dae", tokenizer, decoder_config=BERT_DECODER, tie_encoder_decoder=True)
+    enc, dec = model.encoder.model, model.decoder.lm
+    assert dec.bert.encoder.layer[0].attention.self.query.weight is enc.encoder.layer[0].attention.self.query.weight
+    assert dec.bert.embeddings.word_embeddings.weight is enc.embeddings.word_embeddings.weight
+    assert dec.cls.predictions.decoder.weight is enc.embeddings.word_embeddings.weight  # the LM head follows
+    assert dec.bert.encoder.layer[0].crossattention.self.query.weight is not None  # the decoder's own
+    shared = sum(p.numel() for p in model.parameters())
+    untied = sum(p.numel() for p in tiny_model("dae", tokenizer, decoder_config=BERT_DECODER).parameters())
+    assert shared < untied
+    batch = make_batch(model, tokenizer, corpus[:4])
+    overfit(model, batch, 2)
+    assert dec.bert.encoder.layer[0].output.dense.weight is enc.encoder.layer[0].output.dense.weight
+    model.eval().save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.decoder.lm.bert.encoder.layer[0].attention.self.key.weight is loaded.encoder.model.encoder.layer[0].attention.self.key.weight
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, loaded(**batch).logits, rtol=0, atol=0)

@@ -100,6 +100,9 @@ class TextAutoencoderConfig(TextAEBaseConfig):
             pooling while training: "standard" (each element) or "spatial" (whole channels).
         encoder_prefix_ids / encoder_suffix_ids: special tokens around the encoder's input, the
             tokenizer's own template (BERT: [CLS] x [SEP]); empty for tokenizers textae trains.
+        tie_encoder_decoder: share every decoder weight that has a same-named, same-shaped
+            counterpart in the encoder (BERT as decoder tied to the BERT encoder, as TSDAE does);
+            cross-attention and the LM head's transform stay the decoder's own.
     """
 
     model_type = "textae_base_autoencoder"
@@ -121,6 +124,7 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     latent_dropout_kind: str = "standard"
     encoder_prefix_ids: list | None = None
     encoder_suffix_ids: list | None = None
+    tie_encoder_decoder: bool = False
 
     def __post_init__(self, **kwargs):
         if self.reconstruction_reduction not in ("token", "sentence"):
@@ -128,6 +132,8 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
+        # an encoder built from a config reads the tokenizer's ids (a pretrained one keeps its own size)
+        self.encoder_config.setdefault("vocab_size", self.vocab_size)
         self.bottleneck = self.bottleneck or self.default_bottleneck
         self.bottleneck_options = dict(self.bottleneck_options or {})
         self.loss_weights = dict(self.loss_weights or {})
@@ -281,6 +287,33 @@ class TextAutoencoderModel(TextAEModelBase):
         if unknown:
             raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
         self.post_init()
+        if config.tie_encoder_decoder:
+            self._tie_encoder_decoder()
+
+    def _tie_encoder_decoder(self) -> None:
+        """Makes the decoder's shared weights the encoder's own parameters and records the ties, so that
+        safetensors stores each once and ``from_pretrained`` ties them again."""
+        lm = self.decoder.lm
+        prefix = lm.base_model_prefix + "."
+        encoder_params = dict(self.encoder.model.named_parameters())
+        ties = {}
+        for name, param in list(lm.named_parameters()):
+            source = encoder_params.get(name.removeprefix(prefix)) if name.startswith(prefix) else None
+            if source is not None and source.shape == param.shape:
+                module_name, _, attr = name.rpartition(".")
+                setattr(lm.get_submodule(module_name), attr, source)
+                ties[f"decoder.lm.{name}"] = f"encoder.model.{name.removeprefix(prefix)}"
+        if not ties:
+            raise ValueError("tie_encoder_decoder: the decoder shares no weight name and shape with the encoder")
+        # a tie whose source is now itself tied (the LM head to the decoder's embeddings) points to the final source
+        for target, source in list(self.all_tied_weights_keys.items()):
+            if source in ties:
+                self.all_tied_weights_keys[target] = ties[source]
+                module_name, _, attr = target.rpartition(".")
+                setattr(self.get_submodule(module_name), attr, self.get_parameter(ties[source]))
+        self.all_tied_weights_keys.update(ties)
+        # save_pretrained reads the targets from ``_tied_weights_keys`` and stores each source once
+        self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), **ties}
 
     def loss_term_names(self) -> set[str]:
         return {"reconstruction", "consistency", *self.bottleneck.loss_terms}
