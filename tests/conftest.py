@@ -43,9 +43,13 @@ def tokenizer(corpus):
 
 def tiny_model(family: str, tokenizer, **overrides):
     config_cls, model_cls = textae.FAMILIES[family]
-    kwargs = {"vocab_size": len(tokenizer), "decoder_config": TINY_DECODER, **special_ids(tokenizer)}
+    kwargs = {"vocab_size": len(tokenizer), **special_ids(tokenizer)}
+    if hasattr(config_cls, "decoder_config"):
+        kwargs["decoder_config"] = TINY_DECODER
+    if hasattr(config_cls, "encoder_config"):
+        kwargs["encoder_config"] = TINY_ENCODER
     if issubclass(config_cls, textae.TextAutoencoderConfig):
-        kwargs.update(encoder_config=TINY_ENCODER, latent_dim=16, memory_slots=2)
+        kwargs.update(latent_dim=16, memory_slots=2)
     kwargs.update(overrides)
     torch.manual_seed(0)
     model = model_cls(config_cls(**kwargs))

@@ -4,7 +4,7 @@
     textae eval RUN_DIR
     textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
-    textae export RUN_DIR --sentence-transformers OUT
+    textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
 
 Several processes: ``accelerate launch [options] -m textae train RECIPE.yaml``.
 """
@@ -127,6 +127,12 @@ def cmd_export(args) -> int:
     from .export import export_sentence_transformers
 
     model = _load_model(args.run_dir)
+    if args.hf_encoder:
+        if not hasattr(model, "export_hf_encoder"):
+            raise SystemExit(f"textae: {type(model).__name__} has no HF encoder export (ELECTRA models have)")
+        out = model.export_hf_encoder(args.hf_encoder)
+        print(f"textae: wrote an HF encoder to {out}; load it with AutoModelForSequenceClassification.from_pretrained({str(out)!r}, num_labels=...)")
+        return 0
     out = export_sentence_transformers(model, args.sentence_transformers)
     print(f"textae: wrote a sentence-transformers model to {out}; load it with SentenceTransformer({str(out)!r})")
     return 0
@@ -168,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export the encoder for another library")
     p.add_argument("run_dir")
-    p.add_argument("--sentence-transformers", required=True, metavar="OUT", help="write a sentence-transformers model folder to OUT")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--sentence-transformers", metavar="OUT", help="write a sentence-transformers model folder to OUT")
+    target.add_argument("--hf-encoder", metavar="OUT", help="ELECTRA: write the discriminator as an HF encoder checkpoint to OUT")
     p.set_defaults(func=cmd_export)
     return parser
 

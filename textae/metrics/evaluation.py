@@ -16,12 +16,15 @@ TOKEN_UNIT = "tokens of the run's tokenizer, each sentence's final EOS included"
 def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None = None, loss_weights=None) -> dict:
     """Mean loss and loss terms, NLL per sentence, PPL per token and next-token accuracy over ``dataloader``.
 
-    Sums are reduced over processes when an ``accelerator`` is given.
+    A model whose ``reports_token_nll`` is False (a detector such as ELECTRA) has no token NLL: its
+    ``stats`` are averaged over sentences instead. Sums are reduced over processes when an
+    ``accelerator`` is given.
     """
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     device = accelerator.device if accelerator else next(model.parameters()).device
+    token_nll = getattr(accelerator.unwrap_model(model) if accelerator else model, "reports_token_nll", True)
 
     def add(name, value):
         sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value
@@ -31,26 +34,37 @@ def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None 
             break
         batch = {k: v.to(device) for k, v in batch.items()}
         out = model(**batch, loss_weights=loss_weights)
+        n_sent = torch.tensor(float(batch["labels"].shape[0]), dtype=torch.float64, device=device)
+        add("sentences", n_sent)
+        add("loss", out.loss.double() * n_sent)
+        for name, value in (out.loss_terms or {}).items():
+            add(f"loss_{name}", value.double() * n_sent)
+        if not token_nll:
+            for name, value in (out.stats or {}).items():
+                add(f"stat_{name}", value.double() * n_sent)
+            continue
         logits = out.logits
         targets = batch["labels"][:, 1:]
         if logits.shape[1] == batch["labels"].shape[1]:  # the LM predicts from every input position
             logits = logits[:, :-1]
         nll = token_cross_entropy(logits, targets).double()
         real = targets != IGNORE_INDEX
-        n_sent = torch.tensor(float(targets.shape[0]), dtype=torch.float64, device=device)
-        add("sentences", n_sent)
         add("tokens", real.sum().double())
         add("nll", nll.sum())
         add("correct", ((logits.argmax(-1) == targets) & real).sum().double())
-        add("loss", out.loss.double() * n_sent)
-        for name, value in (out.loss_terms or {}).items():
-            add(f"loss_{name}", value.double() * n_sent)
     if accelerator is not None:
         sums = {k: accelerator.reduce(v, reduction="sum") for k, v in sums.items()}
     model.train(was_training)
     if not sums:
         raise ValueError("evaluation data is empty")
-    n, tokens = sums["sentences"].item(), sums["tokens"].item()
+    n = sums["sentences"].item()
+    if not token_nll:
+        result = {"loss": sums["loss"].item() / n, "sentences": int(n)}
+        for key, value in sums.items():
+            if key.startswith(("loss_", "stat_")):
+                result[key.removeprefix("stat_")] = value.item() / n
+        return result
+    tokens = sums["tokens"].item()
     result = {
         "loss": sums["loss"].item() / n,
         "nll_per_sentence": sums["nll"].item() / n,

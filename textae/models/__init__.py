@@ -5,6 +5,7 @@ from transformers import AutoConfig, AutoModel
 
 from .ae import TextAE, TextAEConfig
 from .dae import TextDAE, TextDAEConfig
+from .electra import TextElectra, TextElectraConfig, TextElectraOutput
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
 from .vae import TextVAE, TextVAEConfig
@@ -12,6 +13,7 @@ from .vae import TextVAE, TextVAEConfig
 FAMILIES: dict[str, tuple[type, type]] = {
     "ae": (TextAEConfig, TextAE),
     "dae": (TextDAEConfig, TextDAE),
+    "electra": (TextElectraConfig, TextElectra),
     "lm": (TextLMConfig, TextLM),
     "vae": (TextVAEConfig, TextVAE),
 }
@@ -39,6 +41,9 @@ __all__ = [
     "TextAEOutput",
     "TextDAE",
     "TextDAEConfig",
+    "TextElectra",
+    "TextElectraConfig",
+    "TextElectraOutput",
     "TextAutoencoderConfig",
     "TextAutoencoderModel",
     "TextLM",

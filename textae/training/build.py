@@ -132,10 +132,12 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
     if label_names:
         settings["id2label"] = dict(enumerate(label_names))
         settings["label2id"] = {name: i for i, name in enumerate(label_names)}
-    if family != "lm":
+    if hasattr(config_cls, "encoder_prefix_ids"):  # an encoder that reads x in the tokenizer's template
         prefix, suffix = special_template(tokenizer)
         settings.setdefault("encoder_prefix_ids", prefix)
         settings.setdefault("encoder_suffix_ids", suffix)
+    if hasattr(config_cls, "settings_from_tokenizer"):  # settings a family reads off the tokenizer (ELECTRA's insertable ids)
+        settings = config_cls.settings_from_tokenizer(tokenizer, settings)
     config = config_cls(vocab_size=len(tokenizer), max_seq_length=recipe.data.max_seq_length, **special_ids(tokenizer), **settings)
     model = model_cls(config)
     if encoder_path:

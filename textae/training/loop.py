@@ -395,7 +395,7 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         if hasattr(unwrapped, "reconstruct"):
             texts = _first_texts(eval_raw, text_column(recipe), 500)
             metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
-        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"])
+        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"]) if "nll_per_sentence" in metrics["eval"] else None
         if reference:
             metrics["exact_reference"] = reference
         unwrapped.save_pretrained(model_dir)
@@ -422,7 +422,10 @@ def _first_texts(ds, column: str, n: int) -> list[str]:
 
 def _print_summary(accelerator, metrics: dict) -> None:
     ev = metrics["eval"]
-    accelerator.print(f"eval: loss {ev['loss']:.4f}, NLL/sentence {ev['nll_per_sentence']:.3f} nats, PPL {ev['ppl']:.3f} ({metrics['token_unit']})")
+    if "ppl" in ev:
+        accelerator.print(f"eval: loss {ev['loss']:.4f}, NLL/sentence {ev['nll_per_sentence']:.3f} nats, PPL {ev['ppl']:.3f} ({metrics['token_unit']})")
+    else:
+        accelerator.print(f"eval: loss {ev['loss']:.4f}")
     ref = metrics.get("exact_reference")
     if ref:
         accelerator.print(
@@ -435,6 +438,11 @@ def _print_summary(accelerator, metrics: dict) -> None:
             f"VAE: IW-NLL/sentence {vae['iw_nll_per_sentence']:.3f} (k={vae['iw_samples']}), -ELBO {vae['neg_elbo_per_sentence']:.3f}, "
             f"KL {vae['kl_per_sentence']:.3f}, MI {vae['mutual_information']:.3f}, active units {vae['active_units']}/{vae['latent_dim']}, "
             f"PPL {vae['ppl_iw']:.3f}"
+        )
+    electra = metrics.get("electra")
+    if electra:
+        accelerator.print(
+            "ELECTRA: " + ", ".join(f"{k} {v:.4f}" for k, v in electra.items() if k.startswith(("rtd_", "auc_", "accuracy_", "mlm_")))
         )
     rec = metrics.get("reconstruction")
     if rec:

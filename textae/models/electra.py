@@ -1,0 +1,437 @@
+"""ELECTRA: replaced-token detection (Clark et al. 2020, https://arxiv.org/abs/2003.10555), and its
+insertion extension.
+
+A small masked LM, the **generator**, predicts the masked tokens (15% by default) of ``[BOS] x [EOS]``
+and its samples (temperature 1) replace them; the **discriminator**, any HF encoder with a per-token
+head, tells each token original or replaced. The loss is ``reconstruction`` (the generator's MLM
+cross-entropy on the masked tokens) + λ·``rtd`` (the discriminator's cross-entropy over the tokens),
+λ = 50 by default. Both read the same token embeddings (the generator projects them to its smaller
+width, as ELECTRA does). The samples are discrete, so no gradient of the discriminator's loss reaches
+the generator through them; a sample equal to the original counts as original.
+
+Insertion mode (``insertion_rate`` > 0) then inserts meaning-neutral tokens (punctuation, emoji and
+space characters of :data:`textae.noise.INSERTABLE_CHARACTERS` that are tokens of the tokenizer) at
+random places, and the head labels each token original / replaced / inserted.
+
+``objective="mlm"`` is the masked-LM baseline of the same encoder (BERT: 80% [MASK], 10% random, 10%
+kept; the encoder itself predicts the masked tokens), which compares ELECTRA with MLM at equal
+settings. Either way :meth:`TextElectra.export_hf_encoder` writes the encoder as a plain HF checkpoint
+(``AutoModel`` / ``AutoModelForSequenceClassification``) with its tokenizer.
+
+Randomness (masks, samples, insertions) comes from torch's global RNG while training (the loop
+reseeds it per batch) and, in eval mode, from a generator seeded by the batch's tokens, so evaluation
+is repeatable and padding never changes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, ElectraConfig, PretrainedConfig
+from transformers.utils import ModelOutput
+
+from ..modules import SentenceEncoder
+from ..noise import INSERTABLE_CHARACTERS
+from ..noise.electra import (
+    INSERTED,
+    ORIGINAL,
+    REPLACED,
+    RTD_CLASSES,
+    bert_mask,
+    insert_tokens,
+    replace_and_label,
+    sample_tokens,
+    select_masked,
+)
+from ..tensors import IGNORE_INDEX
+from .base import DEFAULT_ENCODER, TextAEModelBase
+
+OBJECTIVES = ("electra", "mlm")
+ELECTRA_RTD_WEIGHT = 50.0
+"""λ of the paper: the discriminator's loss weighs 50 times the generator's."""
+
+
+class TextElectraConfig(PretrainedConfig):
+    """ELECTRA pretraining of any HF encoder.
+
+    Args:
+        encoder_config: the discriminator, an HF encoder config as a dict with ``model_type`` (tiny
+            BERT by default), or a local pretrained one (``encoder_pretrained`` in a recipe).
+        objective: "electra" (generator + replaced-token detection) or "mlm" (the masked-LM baseline).
+        generator_size: the generator's hidden size, intermediate size and head count as a fraction of
+            the discriminator's (ELECTRA's 1/4); same depth.
+        generator_config: ``transformers.ElectraConfig`` fields overriding the derived generator.
+        mask_rate: share of tokens masked ([BOS] / [EOS] / padding never are).
+        sampling_temperature: temperature of the generator's samples.
+        insertion_rate: per gap between two tokens, the probability of inserting one token (0 = off).
+        insertion_lang: the language whose insertable characters are used ("en" / "zh").
+        insertion_token_ids: the ids inserted; filled from the tokenizer when a recipe is built.
+        insertion_add_tokens: when the tokenizer lacks one of those characters (an emoji, the
+            zero-width space), add it as a token when the recipe is built.
+        loss_weights: default weight of each term, ``reconstruction`` (generator MLM) and ``rtd``.
+        eval_seed: mixed into the seed of eval-mode corruption.
+    """
+
+    model_type = "textae_electra"
+
+    vocab_size: int = 1000
+    max_seq_length: int = 64
+    pad_token_id: int | None = 0
+    unk_token_id: int | None = 1
+    bos_token_id: int | None = 2
+    eos_token_id: int | None = 3
+    mask_token_id: int | None = 4
+    initializer_range: float = 0.02
+    encoder_config: dict | None = None
+    objective: str = "electra"
+    generator_size: float = 0.25
+    generator_config: dict | None = None
+    mask_rate: float = 0.15
+    sampling_temperature: float = 1.0
+    insertion_rate: float = 0.0
+    insertion_lang: str = "en"
+    insertion_token_ids: list | None = None
+    insertion_add_tokens: bool = True
+    loss_weights: dict | None = None
+    eval_seed: int = 0
+
+    def __post_init__(self, **kwargs):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        for name in ("mask_rate", "insertion_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.generator_size <= 1.0:
+            raise ValueError(f"generator_size must be in (0, 1], got {self.generator_size}")
+        if self.insertion_rate > 0 and self.objective != "electra":
+            raise ValueError("insertion_rate > 0 needs objective 'electra' (the discriminator labels the inserted tokens)")
+        if self.insertion_rate > 0 and not self.insertion_token_ids:
+            raise ValueError("insertion_rate > 0 needs insertion_token_ids (filled from the tokenizer when a recipe is built)")
+        self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
+        self.encoder_config.setdefault("vocab_size", self.vocab_size)
+        self.generator_config = dict(self.generator_config or {})
+        self.insertion_token_ids = [int(i) for i in (self.insertion_token_ids or [])]
+        default_weights = {"rtd": ELECTRA_RTD_WEIGHT} if self.objective == "electra" else {}
+        self.loss_weights = {**default_weights, **(self.loss_weights or {})}
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_rtd_classes(self) -> int:
+        return 3 if self.insertion_rate > 0 else 2
+
+    @classmethod
+    def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
+        """Recipe building: the ids of the insertable characters, when insertion is on."""
+        if float(settings.get("insertion_rate", 0.0) or 0.0) > 0 and not settings.get("insertion_token_ids"):
+            ids = insertable_token_ids(tokenizer, settings.get("insertion_lang", "en"), settings.get("insertion_add_tokens", True))
+            settings = {**settings, "insertion_token_ids": ids}
+        return settings
+
+
+def insertable_token_ids(tokenizer, lang: str = "en", add_missing: bool = False) -> list[int]:
+    """Ids of the tokenizer's tokens for :data:`textae.noise.INSERTABLE_CHARACTERS` (punctuation,
+    emoji, zero-width / ideographic space) and the plain space, each kept when the character alone
+    encodes to one known token. With ``add_missing`` the non-whitespace characters that do not are
+    added to the tokenizer as new tokens (``len(tokenizer)`` grows: build the model after this)."""
+    if lang not in INSERTABLE_CHARACTERS:
+        raise ValueError(f"insertion_lang must be one of {sorted(INSERTABLE_CHARACTERS)}, got {lang!r}")
+    found, missing = set(), []
+    for ch in sorted(INSERTABLE_CHARACTERS[lang] | {" "}):
+        ids = tokenizer(ch, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1 and ids[0] != tokenizer.unk_token_id and ids[0] not in tokenizer.all_special_ids:
+            found.add(ids[0])
+        elif ch.strip():
+            missing.append(ch)
+    if add_missing and missing:
+        tokenizer.add_tokens(missing)
+        found.update(tokenizer.convert_tokens_to_ids(missing))
+    if not found:
+        raise ValueError(f"the tokenizer has no token for any insertable character of {lang!r}; set insertion_add_tokens: true")
+    return sorted(found)
+
+
+def generator_config(config: TextElectraConfig, discriminator: PretrainedConfig, embeddings: nn.Embedding) -> ElectraConfig:
+    """The generator: an ELECTRA encoder as deep as the discriminator, its width, FFN size and head
+    count scaled by ``generator_size`` (as the ELECTRA code does), reading the shared embeddings."""
+    ratio = config.generator_size
+    hidden = max(1, round(discriminator.hidden_size * ratio))
+    heads = max(1, int(discriminator.num_attention_heads * ratio))
+    if hidden % heads:
+        heads = 1
+    intermediate = getattr(discriminator, "intermediate_size", None) or 4 * discriminator.hidden_size
+    spec = {
+        "vocab_size": embeddings.num_embeddings,
+        "embedding_size": embeddings.embedding_dim,
+        "hidden_size": hidden,
+        "num_hidden_layers": discriminator.num_hidden_layers,
+        "num_attention_heads": heads,
+        "intermediate_size": max(1, round(intermediate * ratio)),
+        "max_position_embeddings": getattr(discriminator, "max_position_embeddings", None) or 512,
+        "hidden_dropout_prob": getattr(discriminator, "hidden_dropout_prob", 0.1),
+        "attention_probs_dropout_prob": getattr(discriminator, "attention_probs_dropout_prob", 0.1),
+        "pad_token_id": config.pad_token_id,
+    }
+    spec.update(config.generator_config)
+    return ElectraConfig(**spec)
+
+
+class MaskedLMHead(nn.Module):
+    """Hidden states [N, h] → vocabulary logits [N, V] through the (shared) token embeddings [V, E]:
+    dense h → E, GELU, LayerNorm, then ``x @ embeddings.T + bias`` (BERT's / ELECTRA's MLM head)."""
+
+    def __init__(self, hidden_size: int, embedding_size: int, vocab_size: int, eps: float = 1e-12):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, embedding_size)
+        self.norm = nn.LayerNorm(embedding_size, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, states: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.norm(F.gelu(self.dense(states))), embedding_weight, self.bias)
+
+
+class DetectionHead(nn.Module):
+    """Token states [B, T, H] → class logits [B, T, C] (ELECTRA's discriminator head)."""
+
+    def __init__(self, hidden_size: int, num_classes: int):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.out(F.gelu(self.dense(states)))
+
+
+@dataclass
+class TextElectraOutput(ModelOutput):
+    """loss: weighted sum of ``loss_terms``; logits: the discriminator's [B, T', C] (the MLM's
+    [N, V] for objective "mlm"); labels: its targets [B, T'] (0 original, 1 replaced, 2 inserted,
+    -100 ignored); input_ids / attention_mask: what the discriminator read [B, T']; mlm_logits [N, V]
+    and mlm_labels [N]: the masked-LM predictions and the original tokens at the N masked positions;
+    loss_terms / stats: named scalars to log."""
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    labels: torch.LongTensor | None = None
+    input_ids: torch.LongTensor | None = None
+    attention_mask: torch.LongTensor | None = None
+    mlm_logits: torch.FloatTensor | None = None
+    mlm_labels: torch.LongTensor | None = None
+    loss_terms: dict | None = None
+    stats: dict | None = None
+
+
+def batch_auc(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """ROC AUC of ``scores`` for ``positive`` (Mann–Whitney, ties averaged); 0.5 when a class is absent."""
+    from ..metrics.electra import roc_auc
+
+    value = roc_auc(scores, positive)
+    return torch.tensor(0.5 if value != value else value)
+
+
+class TextElectra(TextAEModelBase):
+    """ELECTRA pretraining: ``input_ids`` [B, T] = [BOS] x [EOS] (padded), ``attention_mask`` [B, T];
+    ``labels`` (the collator's copy of the input) are not used, the targets are built here.
+
+    ``export_hf_encoder(OUT)`` writes the discriminator for ``AutoModelForSequenceClassification``.
+    """
+
+    config_class = TextElectraConfig
+    batch_format = "lm"  # [BOS] x [EOS]: the first token is the classifier's [CLS] after export
+    reports_token_nll = False  # a detector: evaluation reports its own measures, not a token NLL
+
+    def __init__(self, config: TextElectraConfig):
+        super().__init__(config)
+        self.encoder = SentenceEncoder(config.encoder_config)  # the discriminator
+        embeddings = self.encoder.get_input_embeddings()
+        if config.insertion_token_ids and max(config.insertion_token_ids) >= embeddings.num_embeddings:
+            raise ValueError(
+                f"insertion token id {max(config.insertion_token_ids)} is outside the encoder's {embeddings.num_embeddings} "
+                "embeddings (a pretrained encoder keeps its vocabulary): set insertion_add_tokens: false"
+            )
+        if config.objective == "electra":
+            gen_config = generator_config(config, self.encoder.model.config, embeddings)
+            self.generator = AutoModel.from_config(gen_config)
+            self.generator_head = MaskedLMHead(gen_config.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
+            self.detection_head = DetectionHead(self.encoder.hidden_size, config.num_rtd_classes)
+        else:
+            self.mlm_head = MaskedLMHead(self.encoder.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
+        unknown = set(config.loss_weights) - self.loss_term_names()
+        if unknown:
+            raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
+        self.post_init()
+        if config.objective == "electra":
+            self._share_embeddings(embeddings)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        return False
+
+    def _share_embeddings(self, embeddings: nn.Embedding) -> None:
+        """The generator reads the discriminator's token embeddings; recorded as a tie so that
+        safetensors stores them once and ``from_pretrained`` shares them again."""
+        source = next(name for name, p in self.named_parameters() if p is embeddings.weight)
+        self.generator.set_input_embeddings(embeddings)
+        target = next(f"generator.{n}" for n, p in self.generator.named_parameters(remove_duplicate=False) if p is embeddings.weight)
+        self.all_tied_weights_keys[target] = source
+        self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), target: source}
+
+    def get_input_embeddings(self):
+        return self.encoder.get_input_embeddings()
+
+    def loss_term_names(self) -> set[str]:
+        return {"reconstruction", "rtd"} if self.config.objective == "electra" else {"reconstruction"}
+
+    def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
+        """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights`` (λ = 50 for ``rtd``), then the step's."""
+        weights = {name: 1.0 for name in terms}
+        weights.update(self.config.loss_weights)
+        for name, value in (loss_weights or {}).items():
+            if name not in self.loss_term_names():
+                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
+            weights[name] = value
+        return sum(weights[name] * value for name, value in terms.items())
+
+    def special_ids(self) -> list[int]:
+        """Ids never masked, sampled nor counted: padding, [BOS], [EOS], [MASK]."""
+        c = self.config
+        return sorted({i for i in (c.pad_token_id, c.bos_token_id, c.eos_token_id, c.mask_token_id) if i is not None})
+
+    def _random_source(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Generator | None:
+        """None (torch's global RNG) while training; in eval mode a generator seeded by the batch's real
+        tokens, so the same batch is corrupted alike, with or without extra padding."""
+        if self.training:
+            return None
+        tokens = input_ids[mask.bool()].cpu().numpy().tobytes()
+        seed = zlib.crc32(tokens) * 1_000_003 + self.config.eval_seed
+        return torch.Generator(device=input_ids.device).manual_seed(seed)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        loss_weights: dict[str, float] | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> TextElectraOutput:
+        c = self.config
+        mask = attention_mask if attention_mask is not None else (input_ids != c.pad_token_id).long()
+        rng = self._random_source(input_ids, mask)
+        specials = self.special_ids()
+        candidates = mask.bool() & ~torch.isin(input_ids, torch.tensor(specials, device=input_ids.device))
+        masked = select_masked(candidates, c.mask_rate, rng)
+        mlm_labels = input_ids[masked]
+        weight = self.get_input_embeddings().weight
+        if c.objective == "mlm":
+            return self._mlm_forward(input_ids, mask, masked, mlm_labels, specials, weight, rng, loss_weights)
+
+        gen_input = input_ids.masked_fill(masked, c.mask_token_id)
+        gen_states = self.generator(input_ids=gen_input, attention_mask=mask).last_hidden_state
+        mlm_logits = self.generator_head(gen_states[masked], weight)
+        mlm_loss = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
+        samples = sample_tokens(mlm_logits, c.sampling_temperature, specials, rng)
+        corrupted, rtd_labels = replace_and_label(input_ids, candidates, masked, samples)
+        disc_mask = mask
+        if c.insertion_rate > 0:
+            limit = getattr(self.encoder.model.config, "max_position_embeddings", None)
+            corrupted, disc_mask, rtd_labels = insert_tokens(
+                corrupted, mask, rtd_labels, c.insertion_rate, c.insertion_token_ids, c.pad_token_id, limit, rng
+            )
+        logits = self.detection_head(self.encoder(corrupted, disc_mask).states)
+        valid = rtd_labels != IGNORE_INDEX
+        rtd_loss = F.cross_entropy(logits[valid].float(), rtd_labels[valid], reduction="sum") / valid.sum().clamp(min=1)
+        terms = {"reconstruction": mlm_loss, "rtd": rtd_loss}
+        return TextElectraOutput(
+            loss=self.combine_losses(terms, loss_weights),
+            logits=logits,
+            labels=rtd_labels,
+            input_ids=corrupted,
+            attention_mask=disc_mask,
+            mlm_logits=mlm_logits,
+            mlm_labels=mlm_labels,
+            loss_terms=terms,
+            stats=self._stats(logits, rtd_labels, mlm_logits, mlm_labels),
+        )
+
+    def _mlm_forward(self, input_ids, mask, masked, mlm_labels, specials, weight, rng, loss_weights) -> TextElectraOutput:
+        vocab = torch.arange(weight.shape[0], device=input_ids.device)
+        random_ids = vocab[~torch.isin(vocab, torch.tensor(specials, device=vocab.device))]
+        mlm_input = bert_mask(input_ids, masked, self.config.mask_token_id, random_ids, rng)
+        mlm_logits = self.mlm_head(self.encoder(mlm_input, mask).states[masked], weight)
+        mlm_loss = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
+        terms = {"reconstruction": mlm_loss}
+        return TextElectraOutput(
+            loss=self.combine_losses(terms, loss_weights),
+            logits=mlm_logits,
+            input_ids=mlm_input,
+            attention_mask=mask,
+            mlm_logits=mlm_logits,
+            mlm_labels=mlm_labels,
+            loss_terms=terms,
+            stats=self._stats(None, None, mlm_logits, mlm_labels),
+        )
+
+    @torch.no_grad()
+    def _stats(self, logits, rtd_labels, mlm_logits, mlm_labels) -> dict[str, torch.Tensor]:
+        """Per-batch measures the loop logs (a class absent from the batch counts 0 accuracy, AUC 0.5)."""
+        n_masked = max(1, mlm_labels.numel())
+        stats = {"mlm_accuracy": (mlm_logits.argmax(-1) == mlm_labels).sum().float() / n_masked}
+        if logits is None:
+            return stats
+        valid = rtd_labels != IGNORE_INDEX
+        target, probs = rtd_labels[valid], logits[valid].float().softmax(-1)
+        hit = probs.argmax(-1) == target
+        stats["rtd_accuracy"] = hit.float().mean() if target.numel() else torch.tensor(0.0)
+        stats["rtd_auc"] = batch_auc(1.0 - probs[:, ORIGINAL], target != ORIGINAL)
+        stats["replaced_share"] = (target == REPLACED).sum().float() / n_masked
+        for index in range(self.config.num_rtd_classes):
+            of_class = target == index
+            stats[f"accuracy_{RTD_CLASSES[index]}"] = (hit & of_class).sum().float() / of_class.sum().clamp(min=1)
+        return stats
+
+    def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int | None = None) -> dict:
+        """RTD accuracy / AUC, per-class accuracy and generator MLM accuracy over ``dataloader``: see
+        :func:`textae.metrics.electra.electra_report` (``iw_samples`` is the VAE's and unused here)."""
+        from ..metrics.electra import electra_report
+
+        return {"electra": electra_report(self, dataloader, max_batches=max_batches)}
+
+    # ---- export ----------------------------------------------------------------------------
+    def export_hf_encoder(self, out_dir: str | Path) -> Path:
+        """Writes the encoder (the discriminator) as a standard HF checkpoint with its tokenizer, whose
+        template gives the ``[BOS] x [EOS]`` the encoder was trained on: ``AutoModel.from_pretrained(OUT)``
+        for features, ``AutoModelForSequenceClassification.from_pretrained(OUT, num_labels=k)`` to
+        fine-tune (its pooler and classifier start new)."""
+        tokenizer = with_sentence_template(copy.deepcopy(self._require_tokenizer()), self.config.bos_token_id, self.config.eos_token_id)
+        out = Path(out_dir)
+        encoder = self.encoder.model
+        encoder.config.architectures = [type(encoder).__name__]
+        encoder.save_pretrained(out)
+        tokenizer.model_max_length = self.config.max_seq_length + 2
+        tokenizer.save_pretrained(out)
+        return out
+
+
+def with_sentence_template(tokenizer, bos_id: int, eos_id: int):
+    """The tokenizer, made to wrap a text as ``[BOS] x [EOS]`` (a pair as ``[BOS] a [EOS] b [EOS]``)
+    when it does not already (tokenizers that textae trains add nothing)."""
+    from tokenizers import processors
+
+    from ..data.tokenization import special_template
+
+    if special_template(tokenizer) == ([bos_id], [eos_id]):
+        return tokenizer
+    bos, eos = tokenizer.convert_ids_to_tokens([bos_id, eos_id])
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} $B:1 {eos}:1", special_tokens=[(bos, bos_id), (eos, eos_id)]
+    )
+    if special_template(tokenizer) != ([bos_id], [eos_id]):
+        raise ValueError(f"could not give the tokenizer the template {bos} x {eos}")
+    return tokenizer
