@@ -39,6 +39,7 @@ def test_a_run_writes_model_card_metrics_and_logs(tmp_path):
     assert "AutoModel.from_pretrained" in card and "reconstruction exact match" in card
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["eval"]["sentences"] == 32 and 0 <= metrics["reconstruction"]["exact_match"] <= 1
+    assert "exact_reference" not in metrics
     lines = [json.loads(x) for x in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     logged = set().union(*lines)
     assert {"train/loss", "train/loss_reconstruction", "train/lr", "train/grad_norm", "train/tokens_per_second", "eval/ppl"} <= logged
@@ -51,6 +52,8 @@ def test_a_run_writes_model_card_metrics_and_logs(tmp_path):
 def test_the_lm_family_trains_through_the_same_loop(tmp_path):
     result = train(tiny_recipe(tmp_path, "train.max_steps=4", "train.save_every=0", "train.eval_every=0", family="lm"))
     assert result.metrics["eval"]["ppl"] > 1 and "reconstruction" not in result.metrics
+    # the LM's NLL is set against the grammar's exact NLL; an autoencoder's (conditioned on x) is not
+    assert result.metrics["exact_reference"]["exact_nll_per_sentence"] > 0
 
 
 def test_resume_from_the_last_checkpoint_matches_an_uninterrupted_run(tmp_path):

@@ -395,7 +395,9 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         if hasattr(unwrapped, "reconstruct"):
             texts = _first_texts(eval_raw, text_column(recipe), 500)
             metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
-        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"]) if "nll_per_sentence" in metrics["eval"] else None
+        # only an LM's teacher-forced NLL is -log p(x); an autoencoder's is conditioned on x itself
+        is_lm = getattr(unwrapped, "batch_format", None) == "lm"
+        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"]) if is_lm and "nll_per_sentence" in metrics["eval"] else None
         if reference:
             metrics["exact_reference"] = reference
         unwrapped.save_pretrained(model_dir)
