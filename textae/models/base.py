@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput
 
 from ..tensors import IGNORE_INDEX, pad_sequences
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
+from ..modules.conditioning import LabelConditioning
 
 
 DEFAULT_ENCODER = {
@@ -257,6 +258,11 @@ class TextAutoencoderModel(TextAEModelBase):
     Forward in training: ``input_ids`` [B, S] (the encoder's, possibly corrupted), ``attention_mask``
     [B, S], ``labels`` [B, T] = [BOS] x [EOS]. Forward in generation (what ``generate`` calls):
     ``input_ids`` [B, t] are decoder tokens and ``latent`` [B, d] conditions them.
+
+    A family with ``uses_class_labels`` builds a :class:`LabelConditioning` in
+    :meth:`build_conditioning`; every forward then also takes ``class_label`` [B] (label ids): the
+    encoder's pooled state gets the label added (q(z | x, y)) and the decoder reads [z ; e(y)]
+    (p(x | z, y)). Unconditioned families have ``conditioning = None`` and refuse ``class_label``.
     """
 
     config_class = TextAutoencoderConfig
@@ -275,10 +281,11 @@ class TextAutoencoderModel(TextAEModelBase):
         self.bottleneck = build_bottleneck(
             config.bottleneck, self.encoder.hidden_size, config.latent_dim, config.bottleneck_options
         )
+        self.conditioning = self.build_conditioning()
         self.decoder = LatentDecoder(
             config.decoder_config,
             vocab_size=config.vocab_size,
-            latent_dim=config.latent_dim,
+            latent_dim=config.latent_dim + (self.conditioning.label_dim if self.conditioning is not None else 0),
             memory_slots=config.memory_slots,
             inject_embedding=config.inject_embedding,
             per_position_latent=self.bottleneck.per_position,
@@ -315,8 +322,27 @@ class TextAutoencoderModel(TextAEModelBase):
         # save_pretrained reads the targets from ``_tied_weights_keys`` and stores each source once
         self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), **ties}
 
+    def build_conditioning(self) -> LabelConditioning | None:
+        """The label conditioning of a family with ``uses_class_labels`` (None: not conditioned)."""
+        return None
+
     def loss_term_names(self) -> set[str]:
-        return {"reconstruction", "consistency", *self.bottleneck.loss_terms}
+        conditioning = self.conditioning.loss_terms if self.conditioning is not None else ()
+        return {"reconstruction", "consistency", *self.bottleneck.loss_terms, *conditioning}
+
+    def _class_label(self, class_label: torch.Tensor | None) -> torch.Tensor | None:
+        """Checks that label ids come exactly when the family is conditioned on a label."""
+        if self.conditioning is None and class_label is not None:
+            raise ValueError(f"{type(self).__name__} is not conditioned on a label; drop class_label")
+        if self.conditioning is not None and class_label is None:
+            known = [self.config.id2label[i] for i in range(self.config.num_labels)]
+            raise ValueError(f"{type(self).__name__} is conditioned on a label: pass class_label [B] (ids of {known})")
+        return class_label
+
+    def decoder_latent(self, latent: torch.Tensor, class_label: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder is conditioned on: z itself, or [z ; e(y)] for a label-conditioned family."""
+        class_label = self._class_label(class_label)
+        return latent if self.conditioning is None else self.conditioning.condition_latent(latent, class_label.to(latent.device))
 
     def _term_weight(self, name: str, loss_weights: dict[str, float] | None) -> float:
         """A term's weight this step: the per-step override, else the config's; absent terms count 0."""
@@ -324,11 +350,13 @@ class TextAutoencoderModel(TextAEModelBase):
             return float(loss_weights[name])
         return float(self.config.loss_weights.get(name, 0.0))
 
-    def consistency_loss(self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor) -> torch.Tensor:
+    def consistency_loss(
+        self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor, class_label: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """1 − cos(z_noisy, sg[z_clean]), averaged over the batch: pulls the embedding of the corrupted
         sentence toward that of the clean one, which is a fixed target (no gradient through it)."""
         with torch.no_grad():
-            clean = self.encode_latent(clean_input_ids, clean_attention_mask).latent
+            clean = self.encode_latent(clean_input_ids, clean_attention_mask, class_label=class_label).latent
         return (1.0 - F.cosine_similarity(noisy_latent.flatten(1).float(), clean.flatten(1).float(), dim=-1)).mean()
 
     def get_input_embeddings(self):
@@ -340,10 +368,26 @@ class TextAutoencoderModel(TextAEModelBase):
         attention_mask: torch.Tensor,
         sample: bool | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        class_label: torch.Tensor | None = None,
     ) -> BottleneckOutput:
-        """input_ids [B, S] → the bottleneck's output (latent [B, d] and its losses)."""
+        """input_ids [B, S] → the bottleneck's output (latent [B, d] and its losses); a label-conditioned
+        family adds the label ids ``class_label`` [B] to the pooled state first (and its probe's loss)."""
+        class_label = self._class_label(class_label)
         encoded = self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds)
-        return self.bottleneck(encoded, sample=sample)
+        if self.conditioning is None:
+            return self.bottleneck(encoded, sample=sample)
+        out = self.bottleneck(self.conditioning.condition_encoder(encoded, class_label), sample=sample)
+        losses, stats = self.conditioning.losses(encoded.pooled, class_label)
+        out.losses.update(losses)
+        out.stats.update(stats)
+        return out
+
+    @torch.no_grad()
+    def predict_class_label(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """A label-conditioned family's probe: label ids [B] of encoder inputs [B, S]."""
+        if self.conditioning is None:
+            raise ValueError(f"{type(self).__name__} is not conditioned on a label")
+        return self.conditioning.predict(self.encoder(input_ids, attention_mask).pooled)
 
     def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
         """Σ_k w_k · term_k, with w from the config overridden by the per-step ``loss_weights``."""
@@ -365,6 +409,7 @@ class TextAutoencoderModel(TextAEModelBase):
         inputs_embeds: torch.Tensor | None = None,
         clean_input_ids: torch.Tensor | None = None,
         clean_attention_mask: torch.Tensor | None = None,
+        class_label: torch.Tensor | None = None,
         loss_weights: dict[str, float] | None = None,
         sample: bool | None = None,
         cache=None,
@@ -374,15 +419,16 @@ class TextAutoencoderModel(TextAEModelBase):
         output_hidden_states: bool | None = None,
     ) -> TextAEOutput:
         if latent is not None:  # generation: input_ids are decoder tokens
-            out = self.decoder(input_ids, attention_mask, latent=latent, latent_mask=latent_mask, cache=cache, use_cache=use_cache)
+            conditioned = self.decoder_latent(latent, class_label)
+            out = self.decoder(input_ids, attention_mask, latent=conditioned, latent_mask=latent_mask, cache=cache, use_cache=use_cache)
             return TextAEOutput(logits=out.logits, latent=latent, cache=getattr(out, "cache", None))
         if labels is None:
             raise ValueError("training forward needs labels ([BOS] x [EOS]); for decoding pass latent=")
-        bottleneck = self.encode_latent(input_ids, attention_mask, sample=sample, inputs_embeds=inputs_embeds)
+        bottleneck = self.encode_latent(input_ids, attention_mask, sample=sample, inputs_embeds=inputs_embeds, class_label=class_label)
         dec_inputs, dec_mask, targets = decoder_io(labels, self.config.pad_token_id)
         if self.training and self.config.word_dropout > 0:
             dec_inputs = self._word_dropout(dec_inputs, dec_mask)
-        out = self.decoder(dec_inputs, dec_mask, latent=bottleneck.latent, latent_mask=bottleneck.latent_mask)
+        out = self.decoder(dec_inputs, dec_mask, latent=self.decoder_latent(bottleneck.latent, class_label), latent_mask=bottleneck.latent_mask)
         nll = token_cross_entropy(out.logits, targets)
         if self.config.reconstruction_reduction == "sentence":
             reconstruction = nll.sum() / nll.shape[0]
@@ -390,7 +436,7 @@ class TextAutoencoderModel(TextAEModelBase):
             reconstruction = nll.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
         terms = {"reconstruction": reconstruction, **bottleneck.losses}
         if clean_input_ids is not None and self._term_weight("consistency", loss_weights) > 0:
-            terms["consistency"] = self.consistency_loss(bottleneck.latent, clean_input_ids, clean_attention_mask)
+            terms["consistency"] = self.consistency_loss(bottleneck.latent, clean_input_ids, clean_attention_mask, class_label)
         stats = {"nll_per_sentence": nll.sum(1).mean().detach(), **bottleneck.stats}
         return TextAEOutput(
             loss=self.combine_losses(terms, loss_weights),
@@ -417,22 +463,36 @@ class TextAutoencoderModel(TextAEModelBase):
 
     # ---- user-facing API -------------------------------------------------------------------
     @torch.no_grad()  # not inference_mode: the vectors may serve as targets in a later autograd graph
-    def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False) -> torch.Tensor:
-        """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted."""
+    def encode(
+        self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False, class_label: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted.
+        A label-conditioned family takes each text's label id in ``class_label`` [N]."""
+        class_label = self._class_label(None if class_label is None else torch.as_tensor(class_label, dtype=torch.long))
+
+        def latents(input_ids, mask, rows):
+            labels = None if class_label is None else class_label[rows].to(self.device)
+            z = self.encode_latent(input_ids, mask, sample=sample, class_label=labels).latent
+            return F.normalize(z.flatten(1), dim=-1).view_as(z) if normalize else z
+
+        return self.map_encoder_batches(texts, latents, batch_size, empty=(0, self.config.latent_dim))
+
+    def map_encoder_batches(self, texts: list[str], fn, batch_size: int = 64, empty: tuple = (0,)) -> torch.Tensor:
+        """Runs ``fn(input_ids [b, S], attention_mask [b, S], rows)`` in eval mode over length-sorted
+        batches of the encoder's inputs of ``texts`` (``rows``: their indices in ``texts``) and returns
+        the results [N, ...] on the CPU in the input order (an empty tensor of shape ``empty`` for no text)."""
         if isinstance(texts, str):
             texts = [texts]
         ids = [self.encoder_input(x) for x in self._tokenize(texts)]
         if not ids:
-            return torch.empty(0, self.config.latent_dim)
+            return torch.empty(*empty)
         was_training = self.training
         self.eval()
         chunks, order = [], []
         for batch in length_sorted_batches([len(s) for s in ids], batch_size):
             input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
-            z = self.encode_latent(input_ids, mask, sample=sample).latent
-            if normalize:
-                z = F.normalize(z.flatten(1), dim=-1).view_as(z)
-            chunks.append(z.float().cpu())
+            result = fn(input_ids, mask, torch.tensor(batch))
+            chunks.append(result.float().cpu() if result.is_floating_point() else result.cpu())
             order.extend(batch)
         self.train(was_training)
         stacked = torch.cat(chunks)
@@ -441,17 +501,24 @@ class TextAutoencoderModel(TextAEModelBase):
         return out
 
     @torch.no_grad()
-    def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, **generate_kwargs) -> list[str]:
-        """latents [N, d] → texts, through ``generate`` (greedy unless ``do_sample=True``)."""
+    def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
+        """latents [N, d] → texts, through ``generate`` (greedy unless ``do_sample=True``); a
+        label-conditioned family takes the label id of each row in ``class_label`` [N]."""
         latent = latent.to(self.device, self.dtype)
+        class_label = self._class_label(None if class_label is None else torch.as_tensor(class_label, dtype=torch.long, device=self.device))
+        if class_label is not None:
+            generate_kwargs["class_label"] = class_label
         kwargs = self._generation_defaults(max_new_tokens, generate_kwargs)
         ids = self.generate(input_ids=self._bos(latent.shape[0]), latent=latent, **kwargs)
         return self._decode_ids(ids[:, 1:])
 
     @torch.no_grad()
-    def reconstruct(self, texts: list[str], batch_size: int = 64, **generate_kwargs) -> list[str]:
-        """texts → encode → decode (greedy)."""
+    def reconstruct(self, texts: list[str], batch_size: int = 64, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
+        """texts → encode → decode (greedy); ``class_label`` [N]: the label ids of a label-conditioned family."""
         out: list[str] = []
+        class_label = None if class_label is None else torch.as_tensor(class_label, dtype=torch.long)
         for i in range(0, len(texts), batch_size):
-            out.extend(self.decode(self.encode(texts[i : i + batch_size], batch_size=batch_size), **generate_kwargs))
+            labels = None if class_label is None else class_label[i : i + batch_size]
+            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=labels)
+            out.extend(self.decode(z, class_label=labels, **generate_kwargs))
         return out
