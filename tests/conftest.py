@@ -57,9 +57,22 @@ def tiny_model(family: str, tokenizer, **overrides):
     return model
 
 
+def conditioning(model, n: int) -> dict[str, torch.Tensor]:
+    """What a label-conditioned family needs beside the text or the latent: ``class_label`` ids [n]
+    cycling through its labels ({} for the other families)."""
+    if not getattr(model, "uses_class_labels", False):
+        return {}
+    return {"class_label": torch.arange(n) % model.config.num_labels}
+
+
 def make_batch(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
-    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format)
-    return collator([{"input_ids": ids} for ids in encode_texts(tokenizer, texts, 64)])
+    labels = conditioning(model, len(texts)).get("class_label")
+    extra = ("class_label",) if labels is not None else ()
+    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format, extra_columns=extra)
+    rows = [{"input_ids": ids} for ids in encode_texts(tokenizer, texts, 64)]
+    if labels is not None:
+        rows = [{**row, "class_label": int(y)} for row, y in zip(rows, labels)]
+    return collator(rows)
 
 
 def overfit(model, batch: dict, steps: int, lr: float = 3e-3) -> float:

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 import textae
-from tests.conftest import make_batch, overfit, tiny_model
+from tests.conftest import conditioning, make_batch, overfit, tiny_model
 
 FAMILIES = sorted(textae.FAMILIES)
 
@@ -52,6 +52,9 @@ def test_padding_does_not_change_the_loss(family, tokenizer, corpus):
     batch = make_batch(model, tokenizer, corpus[:3])
     padded = {}
     for key, value in batch.items():
+        if value.dim() < 2:  # per-sentence columns (class_label) have no width
+            padded[key] = value
+            continue
         fill = -100 if key == "labels" else (0 if key == "attention_mask" else tokenizer.pad_token_id)
         padded[key] = torch.cat([value, torch.full((value.shape[0], 5), fill, dtype=value.dtype)], dim=1)
     with torch.no_grad():
@@ -75,9 +78,9 @@ def test_generation_depends_on_the_latent(family, tokenizer, corpus):
     model.eval()
     # far-apart latents (a VAE's posterior means may still sit near 0 after 40 steps)
     z = 3.0 * torch.randn(8, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    first = model.decode(z[:1].repeat(2, 1), max_new_tokens=12)
+    first = model.decode(z[:1].repeat(2, 1), max_new_tokens=12, **{k: v[:1].repeat(2) for k, v in conditioning(model, 1).items()})
     assert first[0] == first[1]  # same latent, greedy → same text
-    outputs = model.decode(z, max_new_tokens=12)
+    outputs = model.decode(z, max_new_tokens=12, **conditioning(model, 8))
     assert len(set(outputs)) > 1  # different latents → different texts
 
 
@@ -89,6 +92,7 @@ def test_kv_cache_and_no_cache_generate_the_same(family, tokenizer):
     bos = model._bos(3)
     if hasattr(model, "decode"):
         kwargs["latent"] = torch.randn(3, model.config.latent_dim)
+        kwargs.update(conditioning(model, 3))
     with torch.no_grad():
         cached = model.generate(input_ids=bos, use_cache=True, **kwargs)
         uncached = model.generate(input_ids=bos, use_cache=False, **kwargs)

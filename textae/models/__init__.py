@@ -4,6 +4,7 @@
 from transformers import AutoConfig, AutoModel
 
 from .ae import TextAE, TextAEConfig
+from .cvae import TextCVAE, TextCVAEConfig
 from .dae import TextDAE, TextDAEConfig
 from .electra import TextElectra, TextElectraConfig, TextElectraOutput
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
@@ -12,6 +13,7 @@ from .vae import TextVAE, TextVAEConfig
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "ae": (TextAEConfig, TextAE),
+    "cvae": (TextCVAEConfig, TextCVAE),
     "dae": (TextDAEConfig, TextDAE),
     "electra": (TextElectraConfig, TextElectra),
     "lm": (TextLMConfig, TextLM),
@@ -39,6 +41,8 @@ __all__ = [
     "TextAE",
     "TextAEConfig",
     "TextAEOutput",
+    "TextCVAE",
+    "TextCVAEConfig",
     "TextDAE",
     "TextDAEConfig",
     "TextElectra",

@@ -1,0 +1,152 @@
+"""The conditional VAE: label control, label errors, label maps through save/load, gradients of the label."""
+
+import doctest
+
+import pytest
+import torch
+from transformers import AutoModel
+
+import textae
+from tests.conftest import make_batch, overfit, tiny_model
+from textae.models.base import decoder_io
+
+LABELS = {"id2label": {0: "negative", 1: "positive", 2: "neutral"}, "label2id": {"negative": 0, "positive": 1, "neutral": 2}}
+
+
+@pytest.fixture
+def cvae(tokenizer):
+    return tiny_model("cvae", tokenizer, **LABELS)
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer, corpus):
+    """A tiny CVAE fitted for a few dozen steps on 16 sentences with their sentiment as the label."""
+    model = tiny_model("cvae", tokenizer, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    from textae.data import synthetic_dataset
+
+    rows = synthetic_dataset(16, seed=3)
+    batch = make_batch(model, tokenizer, rows["text"])
+    batch["class_label"] = torch.tensor(rows["sentiment"])
+    overfit(model, batch, 60)
+    return model.eval(), rows
+
+
+def test_docstring_examples():
+    import textae.models.cvae
+    import textae.modules.conditioning
+
+    for module in (textae.modules.conditioning, textae.models.cvae):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0
+
+
+def test_changing_the_label_changes_the_output(trained):
+    model, _ = trained
+    z = torch.randn(6, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    negative = model.decode(z, label="negative", max_new_tokens=12)
+    positive = model.decode(z, label="positive", max_new_tokens=12)
+    assert negative == model.decode(z, label=0, max_new_tokens=12)  # a name and its id are the same label
+    assert sum(a != b for a, b in zip(negative, positive)) >= 3
+    # the label is joined to z: the decoder's logits move with it while z stays put
+    bos = model._bos(6)
+    with torch.no_grad():
+        a = model(input_ids=bos, latent=z, class_label=torch.zeros(6, dtype=torch.long)).logits
+        b = model(input_ids=bos, latent=z, class_label=torch.ones(6, dtype=torch.long)).logits
+    assert not torch.allclose(a, b)
+
+
+def test_unknown_labels_raise_listing_the_known_ones(cvae):
+    known = r"known labels: \['negative', 'positive', 'neutral'\]"
+    with pytest.raises(ValueError, match=r"unknown label 'happy'; " + known):
+        cvae.sample(2, label="happy")
+    with pytest.raises(ValueError, match=r"unknown label 3; " + known):
+        cvae.generate(label=3, n=2)
+    with pytest.raises(ValueError, match=known):
+        cvae.transfer(["the soup was bland ."], to_label="Positive")
+    with pytest.raises(ValueError, match=known):
+        cvae.reconstruct(["the soup was bland ."], labels=["good"])
+    with pytest.raises(ValueError, match=r"needs label= \(one of \['negative', 'positive', 'neutral'\]"):
+        cvae.decode(torch.zeros(1, cvae.config.latent_dim))
+    with pytest.raises(ValueError, match="2 labels for 1 rows"):
+        cvae.transfer(["the soup was bland ."], to_label=["positive", "negative"])
+
+
+def test_label_maps_survive_save_and_load(cvae, tmp_path):
+    cvae.eval().save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is textae.TextCVAE
+    assert loaded.label_names == ["negative", "positive", "neutral"]
+    assert loaded.config.label2id == LABELS["label2id"] and loaded.config.id2label == LABELS["id2label"]
+    torch.manual_seed(0)
+    before = cvae.sample(3, label="neutral", max_new_tokens=6)
+    torch.manual_seed(0)
+    assert loaded.sample(3, label="neutral", max_new_tokens=6) == before
+
+
+def test_the_label_embedding_reaches_encoder_and_decoder(cvae, tokenizer, corpus):
+    batch = make_batch(cvae, tokenizer, corpus[:4])
+    ids, mask, y = batch["input_ids"], batch["attention_mask"], batch["class_label"]
+    emb = cvae.conditioning.embedding.weight
+    # encoder side: the KL depends only on q(z | x, y), and the label moves it
+    cvae.eval()
+    enc = cvae.encode_latent(ids, mask, class_label=y)
+    enc.losses["kl"].backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    assert cvae.conditioning.to_pooled.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in cvae.decoder.parameters())
+    other = cvae.encode_latent(ids, mask, class_label=(y + 1) % 3)
+    assert not torch.allclose(enc.mean, other.mean)
+    # decoder side: z fixed (no encoder in the graph), the label still gets a gradient through p(x | z, y)
+    cvae.zero_grad(set_to_none=True)
+    dec_inputs, dec_mask, targets = decoder_io(batch["labels"], cvae.config.pad_token_id)
+    z = torch.randn(4, cvae.config.latent_dim)
+    logits = cvae.decoder(dec_inputs, dec_mask, latent=cvae.decoder_latent(z, y)).logits
+    torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100).backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    assert cvae.conditioning.to_pooled.weight.grad is None
+    assert all(p.grad is None for p in cvae.encoder.parameters())
+
+
+def test_training_forward_needs_labels_and_reports_the_probe(cvae, tokenizer, corpus):
+    batch = make_batch(cvae, tokenizer, corpus[:4])
+    out = cvae(**batch)
+    assert set(out.loss_terms) == {"reconstruction", "kl", "label"}
+    assert 0.0 <= float(out.stats["label_accuracy"]) <= 1.0
+    del batch["class_label"]
+    with pytest.raises(ValueError, match="conditioned on a label: pass class_label"):
+        cvae(**batch)
+    plain = tiny_model("vae", tokenizer)
+    with pytest.raises(ValueError, match="not conditioned on a label"):
+        plain(**make_batch(plain, tokenizer, corpus[:2]), class_label=torch.zeros(2, dtype=torch.long))
+
+
+def test_generate_dispatches_on_label_and_stays_hf_generate_otherwise(cvae):
+    cvae.eval()
+    texts = cvae.generate(label="positive", n=3, max_new_tokens=5)
+    assert isinstance(texts, list) and len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    assert len(cvae.sample(4, max_new_tokens=5)) == 4  # no label: the rows cycle through the labels
+    z = torch.randn(2, cvae.config.latent_dim)
+    ids = cvae.generate(input_ids=cvae._bos(2), latent=z, class_label=torch.tensor([0, 1]), max_new_tokens=5, do_sample=False, pad_token_id=0)
+    assert isinstance(ids, torch.Tensor) and ids.shape[0] == 2
+    assert cvae._decode_ids(ids[:, 1:]) == cvae.decode(z, label=["negative", "positive"], max_new_tokens=5)
+    with pytest.raises(TypeError, match="keywords only"):
+        cvae.generate(cvae._bos(1), label="positive")
+
+
+def test_transfer_and_reconstruct_use_given_or_predicted_source_labels(trained):
+    model, rows = trained
+    texts = rows["text"][:6]
+    names = [model.label_names[i] for i in rows["sentiment"][:6]]
+    predicted = model.predict_labels(texts)
+    assert len(predicted) == 6 and set(predicted) <= set(model.label_names)
+    assert model.transfer(texts, to_label="positive", from_label=predicted, max_new_tokens=12) == model.transfer(texts, to_label="positive", max_new_tokens=12)
+    # transfer to a text's own label is its reconstruction
+    own = model.transfer(texts, to_label=names, from_label=names, max_new_tokens=12)
+    assert own == model.reconstruct(texts, labels=names, max_new_tokens=12)
+    flipped = model.transfer(texts, to_label=["positive" if n == "negative" else "negative" for n in names], from_label=names, max_new_tokens=12)
+    assert flipped != own
+    z = model.encode(texts, labels=names)
+    assert z.shape == (6, model.config.latent_dim)
+    assert model.interpolate(texts[0], texts[1], steps=3, label="positive", max_new_tokens=8)[0] == model.decode(
+        model.encode(texts[:1]), label="positive", max_new_tokens=8
+    )[0]

@@ -1,0 +1,160 @@
+"""The conditional text VAE: a label y joined to the Gaussian latent (Sohn et al. 2015; Hu et al. 2017).
+
+Training maximises the conditional ELBO  E_q(z|x,y) log p(x | z, y) − KL(q(z | x, y) ‖ N(0, I)): the
+label embedding is added to the encoder's pooled state (q(z | x, y)) and joined to z for the decoder
+(p(x | z, y)); see :class:`~textae.modules.conditioning.LabelConditioning`. At inference
+z ~ N(0, I) is joined to the label asked for. Labels are the names in ``config.id2label`` (the
+training loop fills it from the data's label column; it is saved with the model).
+
+API (texts in, texts out; labels by name or id):
+
+* ``sample(n, label=..., temperature=..., top_p=..., greedy=...)`` — n sentences of a label;
+* ``generate(label=..., n=...)`` — the same: with ``label=`` or ``n=`` the HF method dispatches to
+  :meth:`sample` and returns texts; without them it is HF's ``generate`` (token ids), which
+  ``decode`` uses with ``latent=`` and ``class_label=``;
+* ``transfer(texts, to_label=..., from_label=None)`` — posterior mean of z under the source label,
+  decoded with the target label;
+* ``reconstruct(texts, labels=None)``, ``encode(texts, labels=None)``, ``decode(z, label=...)``,
+  ``interpolate(a, b, label=...)``;
+* ``predict_labels(texts)`` — the label probe on the encoder (what stands in for a missing source label).
+
+>>> from textae.models.cvae import TextCVAEConfig
+>>> TextCVAEConfig(id2label={0: "negative", 1: "positive"}).label2id
+{'negative': 0, 'positive': 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..modules.conditioning import LabelConditioning
+from .vae import TextVAE, TextVAEConfig
+
+
+class TextCVAEConfig(TextVAEConfig):
+    """A :class:`TextVAEConfig` plus the label conditioning.
+
+    Args:
+        label_embedding_dim: size m of the label embedding joined to z (the decoder reads d + m).
+        label_classifier: a linear probe reads the label off the (detached) pooled encoder state, loss
+            term ``label``; it names the source label when ``transfer`` / ``reconstruct`` get none.
+        id2label / label2id: the label names (HF's fields; set by the training loop from the data).
+    """
+
+    model_type = "textae_cvae"
+
+    label_embedding_dim: int = 16
+    label_classifier: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if not self.label2id:  # given id2label alone, the names map back to their ids
+            self.label2id = {str(name): int(i) for i, name in self.id2label.items()}
+
+
+class TextCVAE(TextVAE):
+    """Label-controlled generation and label transfer; see the module docstring for the API."""
+
+    config_class = TextCVAEConfig
+    uses_class_labels = True
+
+    def build_conditioning(self) -> LabelConditioning:
+        c = self.config
+        return LabelConditioning(c.num_labels, c.label_embedding_dim, self.encoder.hidden_size, classifier=c.label_classifier)
+
+    # ---- labels ---------------------------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        """The label names in id order."""
+        return [str(self.config.id2label[i]) for i in range(self.config.num_labels)]
+
+    def label_id(self, label: str | int) -> int:
+        """A label name (or id) → its id; anything else raises a ValueError listing the known labels."""
+        if isinstance(label, str) and label in self.config.label2id:
+            return int(self.config.label2id[label])
+        if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < self.config.num_labels:
+            return label
+        raise ValueError(f"unknown label {label!r}; known labels: {self.label_names}")
+
+    def label_ids(self, labels: str | int | Sequence | torch.Tensor, n: int) -> torch.Tensor:
+        """One label for all ``n`` rows, or one per row (names or ids) → ids [n]."""
+        if isinstance(labels, torch.Tensor):
+            labels = labels.tolist()
+        if isinstance(labels, (str, int)):
+            return torch.full((n,), self.label_id(labels), dtype=torch.long)
+        labels = list(labels)
+        if len(labels) != n:
+            raise ValueError(f"{len(labels)} labels for {n} rows")
+        return torch.tensor([self.label_id(x) for x in labels], dtype=torch.long)
+
+    @torch.no_grad()
+    def predict_labels(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        """The label probe's names for ``texts`` (needs ``label_classifier``)."""
+        return [self.label_names[i] for i in self._predicted_ids(texts, batch_size).tolist()]
+
+    def _predicted_ids(self, texts: list[str], batch_size: int) -> torch.Tensor:
+        return self.map_encoder_batches(texts, lambda ids, mask, rows: self.predict_class_label(ids, mask), batch_size).long()
+
+    def _source_ids(self, texts: list[str], labels, batch_size: int) -> torch.Tensor:
+        return self._predicted_ids(texts, batch_size) if labels is None else self.label_ids(labels, len(texts))
+
+    # ---- the autoencoder API with labels --------------------------------------------------------
+    @torch.no_grad()
+    def encode(
+        self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False, labels=None, class_label: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """texts → z [N, d] under q(z | x, y): ``labels`` (names / ids, one or one per text), else the probe's."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if class_label is None:
+            class_label = self._source_ids(texts, labels, batch_size)
+        return super().encode(texts, batch_size=batch_size, normalize=normalize, sample=sample, class_label=class_label)
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, label=None, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
+        """z [N, d] → texts of ``label`` (a name / id for all rows, or one per row)."""
+        if class_label is None:
+            if label is None:
+                raise ValueError(f"decoding a CVAE needs label= (one of {self.label_names}, or one per row)")
+            class_label = self.label_ids(label, latent.shape[0])
+        return super().decode(latent, max_new_tokens=max_new_tokens, class_label=class_label, **generate_kwargs)
+
+    @torch.no_grad()
+    def reconstruct(self, texts: list[str], labels=None, batch_size: int = 64, **generate_kwargs) -> list[str]:
+        """texts → z (posterior mean under their labels, else the probe's) → texts of the same labels."""
+        texts = list(texts)
+        ids = self._source_ids(texts, labels, batch_size)
+        return super().reconstruct(texts, batch_size=batch_size, class_label=ids, **generate_kwargs)
+
+    @torch.no_grad()
+    def transfer(self, texts: list[str], to_label, from_label=None, batch_size: int = 64, **generate_kwargs) -> list[str]:
+        """Label transfer: z = the posterior mean of each text under its own label (``from_label``:
+        given, one or one per text; else the probe's), decoded greedily with ``to_label``."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        source = self._source_ids(texts, from_label, batch_size)
+        target = self.label_ids(to_label, len(texts))
+        out: list[str] = []
+        for i in range(0, len(texts), batch_size):
+            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=source[i : i + batch_size])
+            out.extend(self.decode(z, class_label=target[i : i + batch_size], **generate_kwargs))
+        return out
+
+    @torch.no_grad()
+    def sample(self, n: int = 1, label=None, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
+        """n sentences of ``label``: z ~ N(0, temperature² I) joined to the label, decoded greedily (or
+        nucleus-sampled with ``greedy=False``). Without a label the rows cycle through every label."""
+        ids = torch.arange(n) % self.config.num_labels if label is None else self.label_ids(label, n)
+        z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
+        if not greedy:
+            generate_kwargs.update(do_sample=True, top_p=top_p)
+        return self.decode(z, class_label=ids, **generate_kwargs)
+
+    def generate(self, inputs=None, *args, label=None, n: int | None = None, **kwargs):
+        """With ``label=`` or ``n=``: ``n`` sentences of that label, as texts (see :meth:`sample`, which
+        takes the other keywords). Otherwise HF's ``generate``, unchanged (token ids)."""
+        if label is None and n is None:
+            return super().generate(inputs, *args, **kwargs)
+        if inputs is not None or args:
+            raise TypeError("generate(label=..., n=...) takes keywords only; token-level generation takes no label= or n=")
+        return self.sample(1 if n is None else n, label=label, **kwargs)
