@@ -2,6 +2,8 @@
 
 Local files go by extension: .txt (one sentence a line), .csv, .tsv, .json / .jsonl, .parquet. A hub
 dataset is named as on the hub and needs its files in the local cache (nothing downloads in tests).
+Files may also be given per label (``{"negative": [...], "positive": [...]}``, e.g. SST-2's
+``train.0.txt`` / ``train.1.txt``): each row then gets its file's label as a ClassLabel column.
 """
 
 from __future__ import annotations
@@ -36,17 +38,19 @@ def _file_builder(files: list[str]) -> tuple[str, dict]:
 def load_raw_split(
     source: str,
     split: str,
-    files: list[str] | str | None = None,
+    files: list[str] | str | dict[str, list[str] | str] | None = None,
     dataset_config: str | None = None,
     streaming: bool = False,
     synthetic_size: int = 10000,
     synthetic_seed: int = 0,
     cache_dir: str | None = None,
+    label_column: str | None = None,
 ) -> datasets.Dataset | datasets.IterableDataset:
     """One split as a ``datasets`` dataset.
 
-    source: "synthetic" (built-in grammar), "files" (``files``: a path or a list of paths), or a hub
-    dataset name (with ``dataset_config``) already in the local cache.
+    source: "synthetic" (built-in grammar), "files" (``files``: a path or a list of paths, or a
+    mapping label name → path(s), see :func:`load_label_files`), or a hub dataset name (with
+    ``dataset_config``) already in the local cache.
     """
     if source == "synthetic":
         ds = synthetic_dataset(synthetic_size, synthetic_seed, split)
@@ -54,10 +58,36 @@ def load_raw_split(
     if source == "files":
         if not files:
             raise ValueError(f"source 'files' needs data files for split {split!r}")
+        if isinstance(files, dict):
+            if streaming:
+                raise ValueError("files given per label load in memory; streaming is not supported for them")
+            if not label_column:
+                raise ValueError("files given per label need data.label_column: the column their label names go to")
+            return load_label_files(files, label_column, split, cache_dir)
         files = [files] if isinstance(files, str) else list(files)
         builder, options = _file_builder(files)
         return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir, **options)
     return datasets.load_dataset(source, dataset_config, split=split, streaming=streaming, cache_dir=cache_dir)
+
+
+def load_label_files(files: dict[str, list[str] | str], label_column: str, split: str = "train", cache_dir: str | None = None) -> datasets.Dataset:
+    """One file (or several) per label → one dataset whose ``label_column`` is a ClassLabel with the
+    mapping's names, in the mapping's order (ids 0, 1, ... as listed). Rows keep the files' order.
+    SST-2: ``{"negative": ["train.0.txt"], "positive": ["train.1.txt"]}`` → columns text, label.
+    """
+    names = [str(name) for name in files]
+    parts = []
+    for index, (name, paths) in enumerate(files.items()):
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        if not paths:
+            raise ValueError(f"label {name!r} has no data files")
+        builder, options = _file_builder(paths)
+        part = datasets.load_dataset(builder, data_files={split: paths}, split=split, cache_dir=cache_dir, **options)
+        if label_column in (part.column_names or []):
+            raise ValueError(f"files of label {name!r} already have a column {label_column!r}; per-label files add it")
+        parts.append(part.add_column(label_column, [index] * len(part)))
+    ds = datasets.concatenate_datasets(parts)
+    return ds.cast_column(label_column, datasets.ClassLabel(names=names))
 
 
 def merge_text_columns(ds, columns: list[str], into: str = "text"):

@@ -42,7 +42,7 @@ def raw_split(recipe: Recipe, which: str):
     split = d.train_split if which == "train" else d.eval_split
     files = d.train_files if which == "train" else d.eval_files
     size = d.synthetic_train_size if which == "train" else d.synthetic_eval_size
-    ds = load_raw_split(d.source, split, files, d.dataset_config, d.streaming, size, d.synthetic_seed)
+    ds = load_raw_split(d.source, split, files, d.dataset_config, d.streaming, size, d.synthetic_seed, label_column=d.label_column)
     if isinstance(d.text_column, list):
         ds = merge_text_columns(ds, d.text_column, into=text_column(recipe))
     limit = d.max_train_examples if which == "train" else d.max_eval_examples

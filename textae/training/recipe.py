@@ -27,8 +27,10 @@ class DataSection:
     dataset_config: str | None = None  # hub dataset configuration name
     train_split: str = "train"
     eval_split: str = "validation"
-    train_files: list[str] | None = None  # source "files": txt / csv / tsv / json / jsonl / parquet
-    eval_files: list[str] | None = None
+    # source "files": txt / csv / tsv / json / jsonl / parquet; or per label {name: [files]} (one file per
+    # label, e.g. SST-2's train.0.txt / train.1.txt): rows get the label name in data.label_column
+    train_files: list[str] | dict[str, list[str]] | None = None
+    eval_files: list[str] | dict[str, list[str]] | None = None
     text_column: str | list[str] = "text"  # several columns: each non-empty value is one sentence
     label_column: str | None = None
     streaming: bool = False  # iterate without loading the corpus (needs an existing tokenizer)
@@ -156,6 +158,11 @@ def _build_section(cls, values: dict, where: str):
             value = {term: _build_section(ScheduleSpec, spec, f"{where}.loss_weights.{term}") for term, spec in (value or {}).items()}
         elif name in ("train_files", "eval_files") and isinstance(value, str):
             value = [value]
+        elif name in ("train_files", "eval_files") and isinstance(value, dict):
+            value = {str(label): [paths] if isinstance(paths, str) else paths for label, paths in value.items()}
+            bad = [label for label, paths in value.items() if not (isinstance(paths, list) and paths and all(isinstance(x, str) for x in paths))]
+            if bad:
+                raise RecipeError(f"{where}.{name}: label {bad[0]!r} must map to a file path or a list of them")
         elif _accepts_float(annotation):
             value = _as_float(value)
         if not isinstance(value, ScheduleSpec) and name != "loss_weights" and not _type_ok(value, annotation):
