@@ -2,7 +2,7 @@
 
     textae train RECIPE.yaml [section.key=value ...] [--resume]
     textae eval RUN_DIR
-    textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE]
+    textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--label NAME]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
     textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
 
@@ -74,7 +74,10 @@ def cmd_eval(args) -> int:
     d = recipe.data
     column = text_column(recipe)
     eval_raw = raw_split(recipe, "eval")
-    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, keep_text=True)
+    label_column = d.label_column if getattr(model, "uses_class_labels", False) else None
+    feature = (eval_raw.features or {}).get(label_column) if label_column else None
+    label2id = dict(model.config.label2id) if label_column and not hasattr(feature, "names") else None  # ClassLabel ids are kept
+    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, label_column, label2id, keep_text=True)
     loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
     metrics.update(model.extra_metrics(loader, iw_samples=args.iw_samples) if hasattr(model, "extra_metrics") else {})
@@ -91,16 +94,19 @@ def cmd_eval(args) -> int:
 
 def cmd_generate(args) -> int:
     model = _load_model(args.run_dir)
+    if args.label is not None and not getattr(model, "uses_class_labels", False):
+        raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
     if args.input:
         if not hasattr(model, "reconstruct"):
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
-        for src, out in zip(texts, model.reconstruct(texts)):
+        outputs = model.transfer(texts, to_label=args.label) if args.label is not None else model.reconstruct(texts)
+        for src, out in zip(texts, outputs):
             print(f"{src}\t{out}")
         return 0
     if not hasattr(model, "sample"):
         raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
-    for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p):
+    for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p, **({"label": args.label} if args.label is not None else {})):
         print(text)
     return 0
 
@@ -162,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
+    p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("encode", help="embed sentences")

@@ -1,0 +1,70 @@
+"""``textae train / eval / generate --label`` end to end on a tiny CVAE run."""
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import TINY_DECODER, TINY_ENCODER
+from textae.cli import main
+
+
+@pytest.fixture(scope="module")
+def cvae_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_cvae")
+    recipe = {
+        "model": {"family": "cvae", "latent_dim": 8, "label_embedding_dim": 4, "memory_slots": 2, "encoder_config": TINY_ENCODER, "decoder_config": TINY_DECODER},
+        "data": {"source": "synthetic", "synthetic_train_size": 128, "synthetic_eval_size": 16, "label_column": "sentiment", "max_seq_length": 24},
+        "train": {"max_steps": 4, "batch_size": 16, "warmup_steps": 1, "eval_every": 0, "save_every": 0, "log_every": 2, "iw_samples": 2},
+    }
+    path = root / "tiny.yaml"
+    path.write_text("# textae train tiny.yaml\n" + yaml.safe_dump(recipe))
+    run = root / "run"
+    assert main(["train", str(path), f"train.output_dir={run}"]) == 0
+    return root, run
+
+
+def test_training_saves_the_label_names_and_reports_the_probe(cvae_run):
+    _, run = cvae_run
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"} and config["label2id"] == {"negative": 0, "positive": 1}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "loss_label" in metrics["eval"] and "iw_nll_per_sentence" in metrics["vae"]
+
+
+def test_generate_with_a_label(cvae_run, capsys):
+    _, run = cvae_run
+    assert main(["generate", str(run), "--label", "positive", "-n", "3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_generate_with_an_unknown_label_lists_the_known_ones(cvae_run, capsys):
+    _, run = cvae_run
+    assert main(["generate", str(run), "--label", "happy", "-n", "2"]) == 2
+    assert "unknown label 'happy'; known labels: ['negative', 'positive']" in capsys.readouterr().err
+
+
+def test_generate_with_input_and_label_transfers(cvae_run, capsys):
+    root, run = cvae_run
+    lines = root / "in.txt"
+    lines.write_text("i hated the pizza .\nthe hotel was awful .\n")
+    assert main(["generate", str(run), "--input", str(lines), "--label", "positive"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in out] == ["i hated the pizza .", "the hotel was awful ."]
+
+
+def test_eval_reads_the_label_column(cvae_run, capsys):
+    _, run = cvae_run
+    assert main(["eval", str(run), "--reconstruct", "4", "--iw-samples", "2"]) == 0
+    metrics = json.loads((run / "eval.json").read_text())
+    assert metrics["eval"]["sentences"] == 16 and len(metrics["samples"]) == 5
+
+
+def test_label_on_an_unconditioned_run_is_refused(tmp_path):
+    from tests.conftest import tiny_model
+    from textae.data import synthetic_dataset, train_tokenizer
+
+    model = tiny_model("ae", train_tokenizer(synthetic_dataset(50)["text"], "wordlevel"))
+    model.save_pretrained(tmp_path)
+    with pytest.raises(SystemExit, match="not conditioned on labels"):
+        main(["generate", str(tmp_path), "--label", "positive"])
