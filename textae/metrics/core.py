@@ -33,20 +33,36 @@ def _ngrams(tokens: Sequence[str], n: int) -> Counter:
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
-def corpus_bleu(predictions: Sequence[str], references: Sequence[str], max_n: int = 4) -> float:
+def corpus_bleu(predictions: Sequence[str], references: Sequence[str | Sequence[str]], max_n: int = 4) -> float:
     """Corpus BLEU ×100 (Papineni et al. 2002): clipped n-gram precisions 1..max_n, geometric mean,
-    brevity penalty; whitespace tokens, one reference each, no smoothing (0 if any order has no match)."""
+    brevity penalty; whitespace tokens, no smoothing (0 if any order has no match).
+
+    Each prediction has one reference (a string) or several (a list of strings: n-gram counts are
+    clipped by their largest count in any reference, and the brevity penalty uses the reference
+    length closest to the prediction's, the shorter on a tie).
+    """
     _same_length(predictions, references)
     matches = [0] * max_n
     totals = [0] * max_n
     hyp_len = ref_len = 0
-    for pred, ref in zip(predictions, references):
-        p, r = pred.split(), ref.split()
+    cache: dict[str, tuple[int, list[Counter]]] = {}  # a reference shared by many predictions is counted once
+
+    def counted(ref: str) -> tuple[int, list[Counter]]:
+        if ref not in cache:
+            tokens = ref.split()
+            cache[ref] = (len(tokens), [_ngrams(tokens, n) for n in range(1, max_n + 1)])
+        return cache[ref]
+
+    for pred, refs in zip(predictions, references):
+        p = pred.split()
+        refs = [counted(r) for r in ([refs] if isinstance(refs, str) else refs)]
+        if not refs:
+            raise ValueError("every prediction needs at least one reference")
         hyp_len += len(p)
-        ref_len += len(r)
+        ref_len += min((length for length, _ in refs), key=lambda length: (abs(length - len(p)), length))
         for n in range(1, max_n + 1):
-            pn, rn = _ngrams(p, n), _ngrams(r, n)
-            matches[n - 1] += sum(min(c, rn[g]) for g, c in pn.items())
+            pn = _ngrams(p, n)
+            matches[n - 1] += sum(min(c, max(grams[n - 1][g] for _, grams in refs)) for g, c in pn.items())
             totals[n - 1] += max(0, len(p) - n + 1)
     if hyp_len == 0 or min(matches) == 0:
         return 0.0
