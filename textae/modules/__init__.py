@@ -3,6 +3,7 @@
 from .bottleneck import BOTTLENECKS, Bottleneck, BottleneckOutput, IdentityBottleneck, build_bottleneck, register_bottleneck
 from .decoder import LatentDecoder
 from .gaussian import GaussianBottleneck, free_bits_kl, gaussian_kl
+from .vq import VQBottleneck, VectorQuantizer
 from .encoder import EncoderStates, Pooling, SentenceEncoder
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "LatentDecoder",
     "Pooling",
     "SentenceEncoder",
+    "VQBottleneck",
+    "VectorQuantizer",
     "build_bottleneck",
     "free_bits_kl",
     "gaussian_kl",

@@ -31,6 +31,14 @@ def _dim(config: PretrainedConfig) -> int:
     return getattr(config, "hidden_size", None) or config.n_embd
 
 
+def _masked_mean(latent: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """[B, L, d] → [B, d], the mean over the positions where mask [B, L] is 1 (all without a mask)."""
+    if mask is None:
+        return latent.mean(1)
+    weights = mask.to(latent.dtype)[..., None]
+    return (latent * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
 class LatentDecoder(nn.Module):
     """A causal LM whose every step can see a latent z.
 
@@ -63,12 +71,32 @@ class LatentDecoder(nn.Module):
         else:
             self.lm = AutoModelForCausalLM.from_config(_decoder_config(config, cross, vocab_size))
         hidden = _dim(self.lm.config)
-        self.memory_slots = memory_slots
-        # a per-position latent [B, L, d] (VQ codes) maps each position to one slot
+        # a per-position latent [B, L, d] (VQ codes) maps each position to one slot ([B, d]: one position)
         slots = 1 if per_position_latent else memory_slots
+        self.memory_slots = slots
         self.to_memory = nn.Linear(latent_dim, slots * hidden) if cross else None
         self.to_embedding = nn.Linear(latent_dim, hidden) if inject_embedding else None
         self.hidden_size = hidden
+        self.to_aligned, self.aligned_stride = None, 0
+
+    def align_latent(self, stride: int, latent_dim: int) -> nn.Linear:
+        """Per-position latents whose position i covers tokens [i·stride, (i+1)·stride) (VQ codes):
+        also add a projection of latent[:, t // stride] to the embedding of input position t, the
+        code of the token predicted there (the latent upsampled to the token rate, as audio VQ-VAE
+        decoders are conditioned). Returns the new projection."""
+        self.aligned_stride = stride
+        self.to_aligned = nn.Linear(latent_dim, self.hidden_size)
+        return self.to_aligned
+
+    def _aligned(self, latent: torch.Tensor, latent_mask: torch.Tensor | None, length: int, cache) -> torch.Tensor:
+        """[B, T, H]: the projection of the latent position of each input position (0 past the latent)."""
+        past = cache.get_seq_length() if cache is not None else 0
+        slot = (past + torch.arange(length, device=latent.device)) // self.aligned_stride
+        valid = (slot < latent.shape[1])[None, :].expand(latent.shape[0], -1)
+        slot = slot.clamp(max=latent.shape[1] - 1)
+        if latent_mask is not None:
+            valid = valid & latent_mask[:, slot].bool()
+        return self.to_aligned(latent[:, slot]) * valid[..., None].to(latent.dtype)
 
     @property
     def all_tied_weights_keys(self) -> dict[str, str]:
@@ -109,8 +137,10 @@ class LatentDecoder(nn.Module):
         if latent is not None:
             latent = latent.to(embeds.dtype)
             if self.to_embedding is not None:
-                pooled = latent.mean(1) if latent.dim() == 3 else latent
+                pooled = latent if latent.dim() == 2 else _masked_mean(latent, latent_mask)
                 embeds = embeds + self.to_embedding(pooled)[:, None, :]
+            if self.to_aligned is not None and latent.dim() == 3:
+                embeds = embeds + self._aligned(latent, latent_mask, input_ids.shape[1], cache)
             memory = self.memory(latent)
         elif self.uses_latent:
             raise ValueError("this decoder is conditioned on a latent; pass latent=[B, d]")
