@@ -21,12 +21,15 @@ from .models import (
     TextLMOutput,
     TextVAE,
     TextVAEConfig,
+    TextVQVAE,
+    TextVQVAEConfig,
     register_families,
 )
 
 register_families()
 
 from .export import export_sentence_transformers  # noqa: E402  (needs the families registered)
+from .vq_tokenizer import VQTextTokenizer  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -48,6 +51,9 @@ __all__ = [
     "TextLMOutput",
     "TextVAE",
     "TextVAEConfig",
+    "TextVQVAE",
+    "TextVQVAEConfig",
+    "VQTextTokenizer",
     "__version__",
     "export_sentence_transformers",
 ]

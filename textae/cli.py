@@ -2,7 +2,7 @@
 
     textae train RECIPE.yaml [section.key=value ...] [--resume]
     textae eval RUN_DIR
-    textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--label NAME]
+    textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--prior DIR] [--label NAME]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
     textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
 
@@ -42,6 +42,14 @@ def _read_lines(path: str) -> list[str]:
         line = p.read_bytes()[: err.start].count(b"\n") + 1
         raise SystemExit(f"textae: {path} line {line} is not valid UTF-8") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _attach_prior(model, run_dir: str, prior: str | None = None) -> None:
+    """A VQ model samples codes from its prior: ``prior``, else RUN_DIR/prior when it exists."""
+    if hasattr(model, "load_prior"):
+        folder = Path(prior or Path(run_dir) / "prior")
+        if prior or (folder / "model" / "config.json").exists():
+            model.load_prior(folder)
 
 
 def cmd_train(args) -> int:
@@ -84,7 +92,8 @@ def cmd_eval(args) -> int:
     if hasattr(model, "reconstruct"):
         texts = [t for t in (row[column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
         metrics["reconstruction"] = reconstruction_scores(model, texts, examples=args.examples)
-    if hasattr(model, "sample"):
+    _attach_prior(model, args.run_dir)
+    if hasattr(model, "sample") and getattr(model, "prior", True) is not None:  # a VQ model without a prior cannot sample
         metrics["samples"] = model.sample(args.examples)
     out = Path(args.run_dir) / "eval.json"
     out.write_text(json.dumps(metrics, indent=2))
@@ -106,6 +115,7 @@ def cmd_generate(args) -> int:
         return 0
     if not hasattr(model, "sample"):
         raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
+    _attach_prior(model, args.run_dir, args.prior)
     for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p, **({"label": args.label} if args.label is not None else {})):
         print(text)
     return 0
@@ -169,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
+    p.add_argument("--prior", help="VQ models: the prior over codes (default RUN_DIR/prior, see textae.training.prior)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("encode", help="embed sentences")

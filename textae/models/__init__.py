@@ -10,6 +10,7 @@ from .electra import TextElectra, TextElectraConfig, TextElectraOutput
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
 from .vae import TextVAE, TextVAEConfig
+from .vq import TextVQVAE, TextVQVAEConfig
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "ae": (TextAEConfig, TextAE),
@@ -18,6 +19,7 @@ FAMILIES: dict[str, tuple[type, type]] = {
     "electra": (TextElectraConfig, TextElectra),
     "lm": (TextLMConfig, TextLM),
     "vae": (TextVAEConfig, TextVAE),
+    "vq": (TextVQVAEConfig, TextVQVAE),
 }
 
 
@@ -55,6 +57,8 @@ __all__ = [
     "TextLMOutput",
     "TextVAE",
     "TextVAEConfig",
+    "TextVQVAE",
+    "TextVQVAEConfig",
     "family_classes",
     "register_families",
 ]

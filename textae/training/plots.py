@@ -6,6 +6,7 @@
 * :func:`plot_active_units` — Var_x E[z|x] per latent dimension, with the active-unit threshold.
 * :func:`plot_latent_projection` — the posterior means (or codes) of the eval set projected on their
   first two principal components (:func:`pca_2d`, pure torch), coloured by label where there are labels.
+* :func:`plot_codebook_usage` — a VQ model's code uses on the eval set, one panel per codebook.
 * :func:`write_run_plots` — what the training loop calls at the end of a run of a model with a latent.
 
 Without matplotlib nothing is drawn: a warning says the plots were skipped and the functions return
@@ -40,6 +41,11 @@ VAE_CURVES: Panels = [
     ("KL (nats per sentence)", [("train/kl_per_sentence", "KL(q(z|x) ‖ p(z))"), ("train/loss_kl", "KL term optimised (after free bits)")]),
     ("β (KL weight)", [("train/weight_kl", "β")]),
     ("reconstruction loss", [("train/loss_reconstruction", "train"), ("eval/loss_reconstruction", "eval")]),
+]
+VQ_CURVES: Panels = [
+    ("codebook perplexity (batch)", [("train/codebook_perplexity", "train"), ("eval/codebook_perplexity", "eval")]),
+    ("dead codes", [("train/dead_codes", "unused for dead_code_steps forwards")]),
+    ("VQ losses", [("train/loss_commitment", "commitment"), ("train/loss_codebook", "codebook")]),
 ]
 
 
@@ -121,6 +127,27 @@ def plot_active_units(variances, path: str | Path, threshold: float = AU_THRESHO
     ax.set_ylabel("Var_x E[z|x]")
     ax.set_title(f"active units: {int(active.sum())} / {len(v)}")
     ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_codebook_usage(counts, path: str | Path) -> Path | None:
+    """Histogram of code uses [G, K]: one panel per codebook, codes ordered by index, with the share
+    used and the codebook perplexity in each title."""
+    Figure = _figure_class()
+    if Figure is None:
+        return None
+    c = torch.as_tensor(counts, dtype=torch.float64)
+    c = c[None] if c.dim() == 1 else c
+    fig = Figure(figsize=(max(6.4, min(16.0, 0.012 * c.shape[1] + 4)), 2.2 * c.shape[0] + 0.4), layout="constrained")
+    axes = fig.subplots(c.shape[0], 1, squeeze=False, sharex=True)[:, 0]
+    for g, (ax, row) in enumerate(zip(axes, c)):
+        p = row / row.sum().clamp(min=1)
+        perplexity = float(torch.exp(-(p * p.clamp(min=1e-30).log()).sum()))
+        used = row > 0
+        ax.bar(range(len(row)), row.tolist(), width=1.0, color=["tab:blue" if u else "tab:red" for u in used.tolist()])
+        ax.set_ylabel("uses")
+        ax.set_title(f"codebook {g}: {int(used.sum())}/{len(row)} codes used ({float(used.double().mean()):.1%}), perplexity {perplexity:.1f}", fontsize="small")
+    axes[-1].set_xlabel("code index")
     return _save(fig, path)
 
 
@@ -206,6 +233,7 @@ def write_run_plots(run_dir: str | Path, model, metrics: dict, eval_raw=None, te
 
     * ``curves.png`` — KL, β and reconstruction over the steps (from ``RUN_DIR/logs/metrics.jsonl``);
     * ``active_units.png`` — from ``metrics["vae"]["active_unit_variances"]`` (VAE-family models);
+    * ``codebook_usage.png`` — from ``metrics["vq"]["code_counts"]`` (VQ-family models);
     * ``latent_pca.png`` — ``model.encode`` of the first eval texts, coloured by ``label_column``.
 
     Returns {name: file} of what was written (empty without matplotlib, with a warning).
@@ -216,12 +244,15 @@ def write_run_plots(run_dir: str | Path, model, metrics: dict, eval_raw=None, te
     written: dict[str, Path] = {}
     log = Path(run_dir) / LOG_FILE
     if log.exists():
-        curves = plot_curves(read_log(log), VAE_CURVES, out / "curves.png", title=type(model).__name__)
+        curves = plot_curves(read_log(log), VAE_CURVES + VQ_CURVES, out / "curves.png", title=type(model).__name__)
         if curves:
             written["curves"] = curves
     variances = (metrics.get("vae") or {}).get("active_unit_variances")
     if variances:
         written["active_units"] = plot_active_units(variances, out / "active_units.png")
+    code_counts = (metrics.get("vq") or {}).get("code_counts")
+    if code_counts:
+        written["codebook_usage"] = plot_codebook_usage(code_counts, out / "codebook_usage.png")
     if eval_raw is not None and hasattr(model, "encode"):
         texts, labels = labelled_texts(eval_raw, text_column, label_column)
         if texts:
