@@ -55,3 +55,21 @@ def test_word_dropout_replaces_decoder_inputs_but_not_bos_or_padding(tokenizer, 
     assert changed.any() and (out[0, 1:5][changed] == model.config.unk_token_id).all()
     with pytest.raises(ValueError, match="word_dropout"):
         tiny_model("vae", tokenizer, word_dropout=1.0)
+
+
+def test_zero_init_injection_starts_the_decoder_blind_to_z_and_lets_it_learn_to_read_it(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer, zero_init_injection=True, inject_embedding=True, memory_slots=2)
+    dec = model.decoder
+    assert not dec.to_memory.weight.any() and not dec.to_embedding.weight.any() and not dec.to_embedding.bias.any()
+    ids = torch.tensor([[tokenizer.bos_token_id, 10, 11, 12]])
+    model.eval()
+    with torch.no_grad():
+        a = dec(ids, latent=torch.randn(1, 16)).logits
+        b = dec(ids, latent=torch.randn(1, 16) * 5).logits
+    torch.testing.assert_close(a, b)  # the untrained decoder is an LM: z changes nothing yet
+    batch = make_batch(model, tokenizer, corpus[:4])
+    model.train()
+    model(**batch).loss.backward()
+    assert dec.to_memory.weight.grad.abs().sum() > 0 and dec.to_embedding.weight.grad.abs().sum() > 0
+    default = tiny_model("vae", tokenizer)
+    assert default.decoder.to_embedding.weight.std() > 0.01  # off by default: the usual random init

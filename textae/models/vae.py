@@ -5,15 +5,25 @@ sentence when the KL weight is 1: NLL summed over each sentence's tokens + KL.""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .base import TextAutoencoderConfig, TextAutoencoderModel
 
 
 class TextVAEConfig(TextAutoencoderConfig):
+    """The autoencoder's settings, plus:
+
+    Args:
+        zero_init_injection: start the projections of z into the decoder (memory slots, added
+            embedding) at zero, so the untrained decoder is exactly the AR LM and a noisy z
+            (σ ≈ 1 early on) does not drown the token embeddings it is added to.
+    """
+
     model_type = "textae_vae"
     default_bottleneck = "gaussian"
 
     reconstruction_reduction: str = "sentence"
+    zero_init_injection: bool = False
 
 
 class TextVAE(TextAutoencoderModel):
@@ -21,6 +31,14 @@ class TextVAE(TextAutoencoderModel):
     ``reconstruct(texts)``, ``decode(z)``; ``generate(input_ids=bos, latent=z)`` for HF-style decoding."""
 
     config_class = TextVAEConfig
+
+    def __init__(self, config: TextVAEConfig):
+        super().__init__(config)
+        if config.zero_init_injection:
+            for projection in (self.decoder.to_memory, self.decoder.to_embedding):
+                if projection is not None:
+                    nn.init.zeros_(projection.weight)
+                    nn.init.zeros_(projection.bias)
 
     def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
         """IW-NLL (``iw_samples`` samples), −ELBO, KL, MI, active units, PPL: see :func:`vae_report`."""
