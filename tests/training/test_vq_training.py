@@ -53,7 +53,8 @@ def test_the_prior_trains_on_codes_and_generate_decodes_its_samples(vq_run, caps
     from textae.cli import main
     from textae.training.prior import train_prior
 
-    result = train_prior(vq_run.run_dir, [f"model.decoder_config={json.dumps(TINY_DECODER)}", "train.max_steps=6", "train.eval_every=0"])
+    too_short = {**TINY_DECODER, "n_positions": 4}  # raised to the longest code sequence + BOS + EOS
+    result = train_prior(vq_run.run_dir, [f"model.decoder_config={json.dumps(too_short)}", "train.max_steps=6", "train.eval_every=0"])
     first = (vq_run.run_dir / "prior" / "data" / "train.txt").read_text().splitlines()[0].split()
     assert all(w.startswith("c") for w in first) and len(first) % 2 == 0
     assert result.metrics["eval"]["ppl"] > 1

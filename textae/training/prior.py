@@ -12,6 +12,7 @@ The LM's NLL per sentence is then the prior's cost of a sentence's codes, in nat
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -71,13 +72,14 @@ def train_prior(run_dir: str | Path, overrides: list[str] | None = None, recipe_
         f"data.max_seq_length={longest}",
         f"data.vocab_size={model.code_vocab_size + 5}",
         f"train.output_dir={run_dir / PRIOR_DIR}",
-        f"model.decoder_config.n_positions={longest + 2}",
         *(overrides or []),
     ]
-    import json
-
-    base = json.loads(json.dumps(DEFAULT_PRIOR))
-    return train(load_recipe(recipe_path, settings, base=base))
+    recipe = load_recipe(recipe_path, settings, base=json.loads(json.dumps(DEFAULT_PRIOR)))
+    decoder = recipe.model.setdefault("decoder_config", {})
+    key = "n_positions" if decoder.get("model_type", "gpt2") == "gpt2" else "max_position_embeddings"
+    multiple = max(1, recipe.train.pad_to_multiple_of)  # [BOS] codes [EOS], padded to the batch width multiple, must fit
+    decoder[key] = max(int(decoder.get(key) or 0), -(-(longest + 2) // multiple) * multiple)
+    return train(recipe)
 
 
 def main(argv: list[str] | None = None) -> int:
