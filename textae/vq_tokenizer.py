@@ -3,7 +3,7 @@
 Example::
 
     from textae import VQTextTokenizer
-    tok = VQTextTokenizer.from_pretrained("runs/vq_ptb")         # a run folder or its model/ folder
+    tok = VQTextTokenizer.from_pretrained("./runs/vq_ptb")       # a local run folder or its model/ folder
     codes = tok.encode(["the company said it expects a loss ."])  # [[17, 305, 2, ...]]
     tok.decode(codes)                                             # ['the company said it expects a loss .']
     ds = tok.map(dataset, text_column="text")                     # adds a "codes" column

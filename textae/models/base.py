@@ -214,6 +214,17 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
             model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return model
 
+    def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
+        """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights``, then the per-step ``loss_weights``
+        (families with several loss terms define ``loss_term_names``)."""
+        weights = {name: 1.0 for name in terms}
+        weights.update(self.config.loss_weights)
+        for name, value in (loss_weights or {}).items():
+            if name not in self.loss_term_names():
+                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
+            weights[name] = value
+        return sum(weights[name] * value for name, value in terms.items())
+
     def _require_tokenizer(self):
         if self.tokenizer is None:
             raise ValueError("this model has no tokenizer attached; set model.tokenizer or load it from a saved folder")
@@ -388,16 +399,6 @@ class TextAutoencoderModel(TextAEModelBase):
         if self.conditioning is None:
             raise ValueError(f"{type(self).__name__} is not conditioned on a label")
         return self.conditioning.predict(self.encoder(input_ids, attention_mask).pooled)
-
-    def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
-        """Σ_k w_k · term_k, with w from the config overridden by the per-step ``loss_weights``."""
-        weights = {name: 1.0 for name in terms}
-        weights.update(self.config.loss_weights)
-        for name, value in (loss_weights or {}).items():
-            if name not in self.loss_term_names():
-                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
-            weights[name] = value
-        return sum(weights[name] * value for name, value in terms.items())
 
     def forward(
         self,

@@ -287,16 +287,6 @@ class TextElectra(TextAEModelBase):
     def loss_term_names(self) -> set[str]:
         return {"reconstruction", "rtd"} if self.config.objective == "electra" else {"reconstruction"}
 
-    def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
-        """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights`` (λ = 50 for ``rtd``), then the step's."""
-        weights = {name: 1.0 for name in terms}
-        weights.update(self.config.loss_weights)
-        for name, value in (loss_weights or {}).items():
-            if name not in self.loss_term_names():
-                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
-            weights[name] = value
-        return sum(weights[name] * value for name, value in terms.items())
-
     def special_ids(self) -> list[int]:
         """Ids never masked, sampled nor counted: padding, [BOS], [EOS], [MASK]."""
         c = self.config
