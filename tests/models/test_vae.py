@@ -73,3 +73,55 @@ def test_zero_init_injection_starts_the_decoder_blind_to_z_and_lets_it_learn_to_
     assert dec.to_memory.weight.grad.abs().sum() > 0 and dec.to_embedding.weight.grad.abs().sum() > 0
     default = tiny_model("vae", tokenizer)
     assert default.decoder.to_embedding.weight.std() > 0.01  # off by default: the usual random init
+
+
+def test_batch_normalised_mean_keeps_every_dimension_spread_and_the_kl_above_its_floor(tokenizer, corpus):
+    gamma = 0.6
+    model = tiny_model("vae", tokenizer, bottleneck_options={"mean_batchnorm": gamma})
+    batch = make_batch(model, tokenizer, corpus[:8])
+    model.eval()
+    model.bottleneck.train()  # batch statistics in the bottleneck, no dropout in the encoder
+    out = model.encode_latent(batch["input_ids"], batch["attention_mask"])
+    mean = out.mean.detach()
+    # over the batch each dimension of μ has mean = the shift (0 at init) and std γ, whatever the encoder
+    torch.testing.assert_close(mean.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        raw = model.bottleneck.to_mean(model.encoder(batch["input_ids"], batch["attention_mask"]).pooled.float()).var(0, unbiased=False)
+    eps = model.bottleneck.mean_norm.eps  # batch norm divides by sqrt(var + eps)
+    torch.testing.assert_close(mean.var(0, unbiased=False), gamma**2 * raw / (raw + eps), atol=1e-5, rtol=1e-4)
+    from textae.modules import gaussian_kl
+
+    # KL_d ≥ μ_d² / 2 for any σ, so E_x KL_d ≥ Var_x μ_d / 2 ≈ γ² / 2
+    assert (gaussian_kl(out.mean, out.logvar).mean(0) >= 0.5 * mean.var(0, unbiased=False) - 1e-6).all()
+    assert (0.5 * mean.var(0, unbiased=False) > 0.9 * gamma**2 / 2).all()
+    with pytest.raises(ValueError, match="mean_batchnorm"):
+        tiny_model("vae", tokenizer, bottleneck_options={"mean_batchnorm": -1.0})
+
+
+def test_the_folded_embedding_head_gives_the_eval_posterior_mean(tokenizer, corpus):
+    model = tiny_model("vae", tokenizer, bottleneck_options={"mean_batchnorm": 0.5})
+    batch = make_batch(model, tokenizer, corpus[:8])
+    model.train()
+    for _ in range(3):  # move the running statistics away from their initial values
+        model.encode_latent(batch["input_ids"], batch["attention_mask"])
+    model.eval()
+    with torch.no_grad():
+        out = model.encode_latent(batch["input_ids"], batch["attention_mask"])
+        head = model.bottleneck.embedding_head()
+        pooled = model.encoder(batch["input_ids"], batch["attention_mask"]).pooled.float()
+        torch.testing.assert_close(head(pooled), out.mean, atol=1e-5, rtol=1e-5)
+
+
+def test_a_batch_normalised_vae_saves_and_loads_its_running_statistics(tokenizer, corpus, tmp_path):
+    model = tiny_model("vae", tokenizer, bottleneck_options={"mean_batchnorm": 0.6})
+    batch = make_batch(model, tokenizer, corpus[:8])
+    model.train()
+    model.encode_latent(batch["input_ids"], batch["attention_mask"])  # updates the running statistics
+    model.eval()
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path).eval()
+    assert torch.equal(loaded.bottleneck.mean_norm.running_var, model.bottleneck.mean_norm.running_var)
+    with torch.no_grad():
+        a = model.encode_latent(batch["input_ids"], batch["attention_mask"]).mean
+        b = loaded.encode_latent(batch["input_ids"], batch["attention_mask"]).mean
+    assert torch.equal(a, b)

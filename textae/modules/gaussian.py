@@ -5,6 +5,12 @@ training (reparameterised), μ at evaluation unless a sample is asked for; the K
 analytic per dimension. Free bits (Kingma et al. 2016; Optimus's λ): a dimension whose batch-mean KL
 is below ``free_bits`` contributes the constant ``free_bits`` instead, so no gradient pushes it
 further down; above the threshold its KL is untouched.
+
+``mean_batchnorm`` = γ (BN-VAE, Zhu et al. 2020): μ passes through a batch norm with its scale fixed
+at γ and a learned shift, so each dimension's μ has variance γ² over a batch. Then E_x[KL_d] ≥ γ²/2
+per dimension whatever the decoder does: the posterior cannot collapse onto the prior, and every
+dimension's Cov_x E[z|x] is ≈ γ² (active). Whether the decoder makes use of z is then what the NLL,
+the MI and the reconstructions show.
 """
 
 from __future__ import annotations
@@ -31,25 +37,57 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
 
 
 class GaussianBottleneck(Bottleneck):
-    """Options: ``free_bits`` (λ, nats per dimension), ``logvar_min`` / ``logvar_max`` (clamp)."""
+    """Options: ``free_bits`` (λ, nats per dimension), ``logvar_min`` / ``logvar_max`` (clamp),
+    ``mean_batchnorm`` (γ > 0: BN-VAE's batch-normalised μ; 0 / None: off)."""
 
     loss_terms = ("kl",)
 
-    def __init__(self, hidden_size: int, latent_dim: int, free_bits: float = 0.0, logvar_min: float = -10.0, logvar_max: float = 4.0):
+    def __init__(
+        self,
+        hidden_size: int,
+        latent_dim: int,
+        free_bits: float = 0.0,
+        logvar_min: float = -10.0,
+        logvar_max: float = 4.0,
+        mean_batchnorm: float | None = None,
+    ):
         super().__init__(hidden_size, latent_dim)
         self.to_mean = nn.Linear(hidden_size, latent_dim)
         self.to_logvar = nn.Linear(hidden_size, latent_dim)
         self.free_bits = free_bits
         self.logvar_range = (logvar_min, logvar_max)
+        if mean_batchnorm is not None and mean_batchnorm < 0:
+            raise ValueError(f"mean_batchnorm must be a scale γ > 0 (or 0 / null for off), got {mean_batchnorm}")
+        self.mean_norm = None
+        if mean_batchnorm:
+            self.mean_norm = nn.BatchNorm1d(latent_dim, affine=False)
+            self.mean_shift = nn.Parameter(torch.zeros(latent_dim))
+            self.mean_scale = float(mean_batchnorm)
+
+    def posterior_mean(self, pooled: torch.Tensor) -> torch.Tensor:
+        """μ(x): [B, H] → [B, d]."""
+        mean = self.to_mean(pooled)
+        if self.mean_norm is not None:
+            mean = self.mean_norm(mean) * self.mean_scale + self.mean_shift
+        return mean
 
     def embedding_head(self) -> nn.Linear:
-        # the posterior mean μ(x), what encode returns unless a sample is asked for
-        return self.to_mean
+        """The posterior mean μ(x) as one linear map (what encode returns unless a sample is asked for);
+        with the batch norm, its eval-time affine transform is folded into the weights."""
+        if self.mean_norm is None:
+            return self.to_mean
+        norm = self.mean_norm
+        gain = self.mean_scale / torch.sqrt(norm.running_var + norm.eps)
+        head = nn.Linear(self.to_mean.in_features, self.to_mean.out_features)
+        with torch.no_grad():
+            head.weight.copy_(self.to_mean.weight * gain[:, None])
+            head.bias.copy_((self.to_mean.bias - norm.running_mean) * gain + self.mean_shift)
+        return head
 
     def forward(self, encoded: EncoderStates, sample: bool | None = None) -> BottleneckOutput:
         pooled = encoded.pooled.float()  # the heads and the KL in fp32: exp(logvar) is fragile under bf16
         with torch.autocast(device_type=pooled.device.type, enabled=False):
-            mean = self.to_mean(pooled)
+            mean = self.posterior_mean(pooled)
             logvar = self.to_logvar(pooled).clamp(*self.logvar_range)
             draw = self.training if sample is None else sample
             latent = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if draw else mean
