@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -122,7 +123,11 @@ def run_vq(args, name: str, steps: int, options: dict, bottleneck: str = "vq") -
     """Trains one VQ model through the textae loop (cached) and measures it on all of PTB valid."""
     cache = Path(args.out_dir, name, "bench.json")
     if cache.exists() and not args.fresh:
-        return json.loads(cache.read_text())
+        cached = json.loads(cache.read_text())
+        if cached.get("steps") == steps and cached.get("options") == options and cached.get("bottleneck") == bottleneck:
+            return cached
+        print(f"{name}: the cached run had other settings; retraining", flush=True)
+    shutil.rmtree(Path(args.out_dir, name), ignore_errors=True)  # nothing stale (e.g. a prior over old codes) survives
     from textae.metrics.evaluation import reconstruction_scores
     from textae.training import train
 
