@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -169,11 +170,91 @@ def test_too_many_nan_updates_in_a_row_stop_with_the_last_checkpoint_intact(tmp_
     from textae.training.loop import NonFiniteLossError
 
     _nan_on_calls(monkeypatch, set(range(5, 100)))
+    settings = ["train.max_steps=12", "train.save_every=2", "train.eval_every=0", "train.max_nonfinite_steps=3"]
     with pytest.raises(NonFiniteLossError, match=r"3 updates in a row .* last good checkpoint is .*step_00000004"):
-        train(tiny_recipe(tmp_path, "train.max_steps=12", "train.save_every=2", "train.eval_every=0", "train.max_nonfinite_steps=3"))
+        train(tiny_recipe(tmp_path, *settings))
     last = complete_checkpoints(tmp_path)[-1]
     weights = load_file(last / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values())
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["train/skipped_nonfinite_updates"] for row in lines if "train/skipped_nonfinite_updates" in row] == [1, 2, 3]
+    # the run resumes from that checkpoint once the cause is gone
+    monkeypatch.undo()
+    resumed = train(tiny_recipe(tmp_path, *settings), resume=True)
+    assert resumed.metrics["throughput"]["steps"] == 8 and resumed.metrics["throughput"]["skipped_nonfinite_updates"] == 0
+    assert all(torch.isfinite(p).all() for p in resumed.model.parameters())
+
+
+class _InfGradient(torch.autograd.Function):
+    """Identity forward (the loss stays finite); an infinite gradient backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, float("inf"))
+
+
+def test_an_inf_gradient_or_an_inf_loss_skips_the_update_is_logged_and_counted(tmp_path, monkeypatch, caplog):
+    from textae.models.base import TextAutoencoderModel
+
+    original = TextAutoencoderModel.combine_losses
+    calls = {"n": 0}
+
+    def combine(self, terms, loss_weights):
+        loss = original(self, terms, loss_weights)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] in (2, 3):
+                return _InfGradient.apply(loss)  # finite loss, infinite gradient
+            if calls["n"] in (5, 6):
+                return loss * float("inf")  # infinite loss
+        return loss
+
+    monkeypatch.setattr(TextAutoencoderModel, "combine_losses", combine)
+    caplog.set_level("WARNING", logger="textae.training.loop")
+    # 4 skipped updates, never 3 in a row: the run goes on and ends with finite weights
+    result = train(tiny_recipe(tmp_path, "train.max_steps=5", "train.log_every=1", "train.save_every=0", "train.eval_every=0", "train.max_nonfinite_steps=3"))
+    assert result.metrics["throughput"]["steps"] == 5 and result.metrics["throughput"]["skipped_nonfinite_updates"] == 4
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["train/skipped_nonfinite_updates"] for row in lines if "train/skipped_nonfinite_updates" in row] == [1, 2, 3, 4]
+    assert all(math.isfinite(row["train/loss"]) and math.isfinite(row["train/grad_norm"]) for row in lines if "train/loss" in row)
+    warnings = [r.getMessage() for r in caplog.records if "update skipped" in r.getMessage()]
+    assert len(warnings) == 4 and "2 in a row" in warnings[1] and "1 in a row, 3 in all" in warnings[2]
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_a_skipped_update_leaves_weights_optimizer_and_schedule_untouched():
+    from accelerate import Accelerator
+    from transformers import get_scheduler
+
+    from textae.training.loop import _apply_gradients
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()  # whatever an earlier run in this process set (bf16, accumulation)
+    GradientState._reset_state()
+    torch.manual_seed(0)
+    accelerator = Accelerator(cpu=True)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=10)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    lr = scheduler.get_last_lr()
+    for bad in (float("nan"), float("inf")):
+        model(torch.ones(2, 4)).sum().backward()
+        model.weight.grad[0, 0] = bad
+        norm = _apply_gradients(accelerator, model, optimizer, scheduler, max_norm=1.0)
+        assert not math.isfinite(norm)
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        assert optimizer.state_dict()["state"] == {} and scheduler.get_last_lr() == lr
+        assert all(p.grad is None or not p.grad.any() for p in model.parameters())  # the bad gradients are dropped
+    model(torch.ones(2, 4)).sum().backward()
+    assert math.isfinite(_apply_gradients(accelerator, model, optimizer, scheduler, max_norm=1.0))
+    assert not torch.equal(model.weight, before["weight"]) and scheduler.get_last_lr() != lr  # a good one updates
 
 
 DAE_NOISE = "model.noise=[{name: insert_punctuation, rate: 0.2}, {name: keyboard_typos, rate: 0.1}, {name: delete_tokens, rate: 0.3}]"

@@ -14,7 +14,9 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -42,6 +44,19 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_PREFIX = "step_"
 STATE_FILE = "trainer_state.json"
+FAULT_ENV = "TEXTAE_FAULT_AT"
+
+
+def _fault_point(name: str, step: int) -> None:
+    """Test hook, used only by the fault-injection tests (tests/reliability/test_faults.py): when the
+    environment variable ``TEXTAE_FAULT_AT`` is ``"{name}:{step}"`` the process kills itself with
+    SIGKILL at this point (no cleanup, no flush), as a crash or a power cut would. Unset, as it always is
+    outside those tests, it costs one environment lookup. The points, in the order a step meets them:
+    batch, backward, optimizer, scheduler, step, log, eval, save_begin, save_state, save_state_file,
+    save_renamed, save_pruned; then finish_begin, finish_model (after training)."""
+    at = os.environ.get(FAULT_ENV)
+    if at is not None and at == f"{name}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -68,14 +83,22 @@ def _save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, batches
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
+    _fault_point("save_begin", step)
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
+    _fault_point("save_state", step)
     if accelerator.is_main_process:
         (tmp / STATE_FILE).write_text(json.dumps({"step": step, "batches_seen": batches_seen}))
+        _fault_point("save_state_file", step)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+        _fault_point("save_renamed", step)
         for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+            # the state file goes first: a crash inside rmtree leaves an incomplete folder, never a
+            # "complete" one with its weights half deleted
+            (old / STATE_FILE).unlink(missing_ok=True)
             shutil.rmtree(old, ignore_errors=True)
+        _fault_point("save_pruned", step)
     accelerator.wait_for_everyone()
 
 
@@ -92,15 +115,18 @@ def _param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _apply_gradients(accelerator, model, optimizer, scheduler, max_norm: float) -> float | None:
+def _apply_gradients(accelerator, model, optimizer, scheduler, max_norm: float, step: int = 0) -> float | None:
     """On a sync step: clip, and update unless the gradient norm is not finite (then drop the
-    gradients). Returns the norm, which is the same on every process; None between accumulations."""
+    gradients). Returns the norm, which is the same on every process; None between accumulations.
+    ``step`` is the step being taken (1-based), for the fault-injection hook only."""
     if not accelerator.sync_gradients:
         return None
     norm = float(accelerator.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf")))
     if math.isfinite(norm):
         optimizer.step()
+        _fault_point("optimizer", step)
         scheduler.step()
+        _fault_point("scheduler", step)
     optimizer.zero_grad()
     return norm
 
@@ -250,7 +276,18 @@ def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool) -> P
         logger.warning("--resume: no complete checkpoint in %s; starting from step 0", run_dir / "checkpoints")
     if not checkpoints:
         return Position()
-    accelerator.load_state(str(checkpoints[-1]))
+    if not (checkpoints[-1] / "model.safetensors").exists():
+        # accelerate would fall back to unpickling pytorch_model.bin; textae reads weights only from safetensors
+        raise ValueError(f"checkpoint {checkpoints[-1]} has no model.safetensors; textae loads weights only from safetensors files, never from pickles")
+    # optimizer / scheduler / RNG states are torch pickles: accelerate's load_state reads them with
+    # torch.load(weights_only=True), which refuses any object other than tensors and plain containers
+    try:
+        accelerator.load_state(str(checkpoints[-1]))
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"checkpoint {checkpoints[-1]} holds a state file with objects other than tensors (not written by textae, "
+            f"or altered); refused, nothing in it was run: {str(err).splitlines()[0]}"
+        ) from None
     state = json.loads((checkpoints[-1] / STATE_FILE).read_text())
     logger.info("resumed from %s (step %d)", checkpoints[-1], state["step"])
     return Position(step=state["step"], batches_seen=state["batches_seen"])
@@ -264,6 +301,10 @@ def _batches(train_dl, sampler, position: Position):
         epoch = position.batches_seen // per_epoch if per_epoch else 0
         if sampler is not None:
             sampler.set_epoch(epoch)
+            # accelerate's loader sets its sampler's epoch to its own count of passes at every pass (and
+            # skip_first_batches copies that count), which restarts at 0 in a resumed process: without
+            # this, a run resumed in epoch e > 0 replayed epoch 0's batch order
+            train_dl.set_epoch(epoch)
         skip = position.batches_seen - epoch * per_epoch if per_epoch else 0
         loader = skip_first_batches(train_dl, skip) if skip else train_dl
         empty = True
@@ -345,10 +386,12 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
         # what the uninterrupted run drew, whatever else consumed the global RNG in between
         torch.manual_seed(_batch_seed(t.seed, position.batches_seen, accelerator.process_index))
         weights = loss_weights_at(t.loss_weights, position.step, t.max_steps)
+        _fault_point("batch", position.step + 1)
         with accelerator.accumulate(model):
             out = model(**batch, loss_weights=weights)
             accelerator.backward(out.loss)
-            grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm)
+            _fault_point("backward", position.step + 1)
+            grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm, position.step + 1)
         speed.add(batch)
         if grad_norm is not None and not math.isfinite(grad_norm):
             nonfinite.record(position.step, accelerator, run_dir)
@@ -359,12 +402,15 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
         nonfinite.in_a_row = 0
         position.step += 1
         bar.update(1)
+        _fault_point("step", position.step)
         _after_step(accelerator, t, position, run_dir, model, eval_dl, meter, speed, scheduler, history, bar)
     bar.close()
     if position.step == stop_after_step and stop_after_step < t.max_steps:
         accelerator.end_training()
         return TrainResult(run_dir=run_dir, model_dir=None, metrics={}, model=unwrapped)
-    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history, speed.summary(position.step - start_step))
+    # skipped updates (non-finite loss or gradient) of this process's run, beside its speed
+    summary = {**speed.summary(position.step - start_step), "skipped_nonfinite_updates": nonfinite.total}
+    return _finish(accelerator, model, recipe, run_dir, eval_dl, eval_raw, history, summary)
 
 
 def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_dl, meter, speed, scheduler, history, bar) -> None:
@@ -375,16 +421,19 @@ def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_d
         accelerator.log({f"train/{k}": v for k, v in logged.items()}, step=step)
         bar.set_postfix(loss=f"{logged.get('loss', float('nan')):.4f}")
         history.append({"step": step, **logged})
+        _fault_point("log", step)
     if t.eval_every > 0 and (step % t.eval_every == 0 or last):
         metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
         accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        _fault_point("eval", step)
     if t.save_every > 0 and (step % t.save_every == 0 or last):
         _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
 
 
 def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history, throughput) -> TrainResult:
     t = recipe.train
+    _fault_point("finish_begin", t.max_steps)
     metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT, "throughput": throughput}
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process and hasattr(unwrapped, "extra_metrics"):
@@ -401,6 +450,7 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
         if reference:
             metrics["exact_reference"] = reference
         unwrapped.save_pretrained(model_dir)
+        _fault_point("finish_model", t.max_steps)
         metrics["train_history_tail"] = history[-3:]
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         write_model_card(model_dir, recipe, metrics, type(unwrapped).__name__)
