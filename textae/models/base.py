@@ -23,6 +23,7 @@ from transformers.utils import ModelOutput
 from ..tensors import IGNORE_INDEX, pad_sequences
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
 from ..modules.conditioning import LabelConditioning
+from ..safe_loading import refuse_pickled_weights
 
 
 DEFAULT_ENCODER = {
@@ -208,6 +209,8 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        refuse_pickled_weights(pretrained_model_name_or_path)  # weights only from safetensors: a pickle can run code when read
+        kwargs.setdefault("use_safetensors", True)
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         folder = Path(str(pretrained_model_name_or_path))
         if (folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists():

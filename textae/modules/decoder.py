@@ -16,6 +16,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM, PretrainedConfig
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .encoder import encoder_config_from_dict
 
 
@@ -65,8 +66,9 @@ class LatentDecoder(nn.Module):
         super().__init__()
         cross = memory_slots > 0
         if pretrained_path:
+            refuse_pickled_weights(pretrained_path)
             self.lm = AutoModelForCausalLM.from_pretrained(
-                pretrained_path, is_decoder=True, add_cross_attention=cross
+                pretrained_path, is_decoder=True, add_cross_attention=cross, **SAFE_WEIGHTS
             )
         else:
             self.lm = AutoModelForCausalLM.from_config(_decoder_config(config, cross, vocab_size))

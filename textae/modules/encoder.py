@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
+from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from ..noise.continuous import SpatialDropout, StandardDropout, embedding_white_noise
 
 POOLING_MODES = ("mean", "cls", "attention")
@@ -93,7 +94,8 @@ class SentenceEncoder(nn.Module):
         self.embedding_noise = embedding_noise
         self.state_dropout = STATE_DROPOUTS[state_dropout_kind](state_dropout) if state_dropout > 0 else None
         if pretrained_path:
-            self.model = AutoModel.from_pretrained(pretrained_path)
+            refuse_pickled_weights(pretrained_path)
+            self.model = AutoModel.from_pretrained(pretrained_path, **SAFE_WEIGHTS)
         else:
             self.model = AutoModel.from_config(encoder_config_from_dict(config))
         # BERT-style poolers are never used here; dropping them keeps every parameter trained.

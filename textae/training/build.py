@@ -14,6 +14,7 @@ from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset
 from ..data.loading import merge_text_columns
 from ..data.tokenization import TOKENIZER_KINDS, fold_confusables, special_template
 from ..models import family_classes
+from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None
 def _pretrained_spec(path: str) -> dict:
     if not Path(path).exists():
         raise FileNotFoundError(f"pretrained model folder not found: {path}")
+    refuse_pickled_weights(path)
     config = AutoConfig.from_pretrained(path)
     spec = config.to_dict()
     spec["model_type"] = config.model_type
@@ -150,7 +152,7 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
 
 def load_pretrained_encoder(model, path: str) -> None:
     """Copies a local pretrained encoder's weights into ``model.encoder`` (the pooler is not used)."""
-    weights = AutoModel.from_pretrained(path).state_dict()
+    weights = AutoModel.from_pretrained(path, **SAFE_WEIGHTS).state_dict()
     missing, unexpected = model.encoder.model.load_state_dict(weights, strict=False)
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
@@ -160,7 +162,7 @@ def load_pretrained_encoder(model, path: str) -> None:
 def load_pretrained_decoder(model, path: str) -> None:
     """Initialises the decoder from a local checkpoint (BERT as decoder, as TSDAE does); cross-attention stays new."""
     lm = model.decoder.lm
-    source = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=lm.config.add_cross_attention)
+    source = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=lm.config.add_cross_attention, **SAFE_WEIGHTS)
     with torch.no_grad():
         missing, unexpected = lm.load_state_dict(source.state_dict(), strict=False)
     new_ok = ("crossattention", "cls.predictions")
