@@ -32,16 +32,24 @@ def _load_model(run_dir: str):
     return model
 
 
-def _read_lines(path: str) -> list[str]:
+def _iter_lines(path: str):
+    """The stripped non-empty lines of a UTF-8 file, read lazily (a byte that is not UTF-8 stops
+    with the file and the line named)."""
     p = Path(path)
     if not p.exists():
         raise SystemExit(f"textae: input file not found: {path}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        line = p.read_bytes()[: err.start].count(b"\n") + 1
-        raise SystemExit(f"textae: {path} line {line} is not valid UTF-8") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    with open(p, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise SystemExit(f"textae: {path} line {number} is not valid UTF-8") from None
+            if line:
+                yield line
+
+
+def _read_lines(path: str) -> list[str]:
+    return list(_iter_lines(path))
 
 
 def _attach_prior(model, run_dir: str, prior: str | None = None) -> None:
@@ -63,6 +71,11 @@ def cmd_train(args) -> int:
 def _exit_cleanly(result) -> int:
     # gloo can abort at interpreter exit in multi-process CPU runs; all work is done and flushed here
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        state = PartialState()
+        state.wait_for_everyone()
+        state.destroy_process_group()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
@@ -122,20 +135,42 @@ def cmd_generate(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    """Streams the input: one chunk of lines in memory at a time; a .npy output is filled in place
+    (a memory-mapped file sized by a first pass that counts the lines), a .jsonl one line by line."""
+    import contextlib
+    import itertools
+
     import numpy as np
 
     model = _load_model(args.run_dir)
     if not hasattr(model, "encode"):
         raise SystemExit(f"textae: {type(model).__name__} has no encoder")
-    texts = _read_lines(args.input)
-    vectors = model.encode(texts, batch_size=args.batch_size, normalize=args.normalize).numpy()
-    if args.output.endswith(".jsonl"):
-        with open(args.output, "w", encoding="utf-8") as f:
-            for text, vec in zip(texts, vectors):
-                f.write(json.dumps({"text": text, "embedding": vec.tolist()}) + "\n")
-    else:
-        np.save(args.output, vectors)
-    print(f"textae: wrote {vectors.shape[0]} × {vectors.shape[1]} embeddings to {args.output}")
+    jsonl = args.output.endswith(".jsonl")
+    total = None if jsonl else sum(1 for _ in _iter_lines(args.input))
+    lines = _iter_lines(args.input)
+    written, width, array = 0, getattr(model.config, "latent_dim", 0), None
+    with open(args.output, "w", encoding="utf-8") if jsonl else contextlib.nullcontext() as out:
+        while True:
+            chunk = list(itertools.islice(lines, args.chunk_size))
+            if not chunk:
+                break
+            vectors = model.encode(chunk, batch_size=args.batch_size, normalize=args.normalize).numpy()
+            width = vectors.shape[1]
+            if jsonl:
+                for text, vec in zip(chunk, vectors):
+                    out.write(json.dumps({"text": text, "embedding": vec.tolist()}) + "\n")
+            else:
+                if array is None:
+                    array = np.lib.format.open_memmap(args.output, mode="w+", dtype=np.float32, shape=(total, width))
+                array[written : written + len(chunk)] = vectors
+            written += len(chunk)
+    if not jsonl:
+        if array is None:
+            np.save(args.output, np.zeros((0, width), dtype=np.float32))
+        else:
+            array.flush()
+            del array
+    print(f"textae: wrote {written} × {width} embeddings to {args.output}")
     return 0
 
 
@@ -187,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="a text file, one sentence a line")
     p.add_argument("--output", default="embeddings.npy", help=".npy or .jsonl")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--chunk-size", type=int, default=8192, help="lines held in memory at a time")
     p.add_argument("--normalize", action="store_true")
     p.set_defaults(func=cmd_encode)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
@@ -76,7 +77,7 @@ class TextAECollator:
             if missing:
                 raise ValueError("text-level noise needs each row's raw 'text' (tokenize_dataset(..., keep_text=True))")
             texts = [self.noise.text(r["text"], seed) for r, seed in zip(rows, seeds)]
-            ids = encode_texts(self.tokenizer, texts, self.max_length or 10**9)
+            ids = encode_texts(self.tokenizer, texts, self.max_length or 10**9, warn=False)  # counted once, when the data was tokenized
             # a text corrupted down to nothing would leave the encoder an empty input
             ids = [x if x else list(r["input_ids"]) for x, r in zip(ids, rows)]
         else:
@@ -153,7 +154,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-        self.lengths = list(lengths)
+        # one int64 array (8 bytes a sentence), not a Python list: a corpus of millions stays small
+        self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -165,16 +167,18 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _batches(self) -> list[list[int]]:
+    def _batches(self) -> list[np.ndarray]:
+        """Index arrays, one a batch (a stable sort by descending length, as ``sorted`` with the key -length)."""
         n = len(self.lengths)
         if not self.shuffle:
-            order = sorted(range(n), key=lambda i: -self.lengths[i])
+            order = np.argsort(-self.lengths, kind="stable")
             return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        perm = torch.randperm(n, generator=gen).tolist()
+        perm = torch.randperm(n, generator=gen).numpy()
         batches = []
         for start in range(0, n, self.megabatch):
-            chunk = sorted(perm[start : start + self.megabatch], key=lambda i: -self.lengths[i])
+            chunk = perm[start : start + self.megabatch]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
         if self.drop_last:
             batches = [b for b in batches if len(b) == self.batch_size]
@@ -182,9 +186,11 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return [batches[i] for i in order]
 
     def __iter__(self):
+        # the order is fixed when iteration starts; each batch becomes a list only when it is read
+        batches, epoch = self._batches(), self.epoch
         if self.with_epoch:
-            return iter([[(self.epoch, i) for i in batch] for batch in self._batches()])
-        return iter(self._batches())
+            return ([(epoch, i) for i in batch.tolist()] for batch in batches)
+        return (batch.tolist() for batch in batches)
 
     def __len__(self) -> int:
         n = len(self.lengths)

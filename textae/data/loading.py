@@ -4,17 +4,24 @@ Local files go by extension: .txt (one sentence a line), .csv, .tsv, .json / .js
 dataset is named as on the hub and needs its files in the local cache (nothing downloads in tests).
 Files may also be given per label (``{"negative": [...], "positive": [...]}``, e.g. SST-2's
 ``train.0.txt`` / ``train.1.txt``): each row then gets its file's label as a ClassLabel column.
+
+Text files (.txt, .csv, .tsv, .json, .jsonl) must be UTF-8: a file with other bytes is an error that
+names the file and the line (nothing is replaced silently). Empty, whitespace-only and missing (None)
+texts are dropped when tokenizing, and texts past ``max_length`` tokens are truncated; both are
+counted in a warning.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 from .synthetic import synthetic_dataset
-from .tokenization import encode_texts
+from .tokenization import encode_texts_flagged
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +38,33 @@ def _file_builder(files: list[str]) -> tuple[str, dict]:
     missing = [f for f in files if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"data file not found: {missing[0]}")
+    if suffix != ".parquet":
+        for f in files:
+            check_utf8(f)
     options = {"delimiter": "\t", "quoting": 3} if suffix == ".tsv" else {}  # 3 = csv.QUOTE_NONE
     return FILE_BUILDERS[suffix], options
+
+
+def check_utf8(path: str | Path, chunk_bytes: int = 1 << 20) -> None:
+    """Raises ValueError naming the file, the line and the byte offset of the first byte that is not
+    UTF-8. Reads in chunks: memory stays flat whatever the file's size."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = bytes_before = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(chunk_bytes)
+            pending = decoder.getstate()[0]  # an incomplete character carried over (no newline in it)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                data = pending + chunk
+                line = lines_before + data[: err.start].count(b"\n") + 1
+                offset = bytes_before - len(pending) + err.start
+                raise ValueError(f"{path} line {line} is not valid UTF-8 (byte {offset}: {err.reason}); re-encode the file as UTF-8") from None
+            if not chunk:
+                return
+            lines_before += chunk.count(b"\n")
+            bytes_before += len(chunk)
 
 
 def load_raw_split(
@@ -66,6 +98,8 @@ def load_raw_split(
             return load_label_files(files, label_column, split, cache_dir)
         files = [files] if isinstance(files, str) else list(files)
         builder, options = _file_builder(files)
+        if all(Path(f).stat().st_size == 0 for f in files):
+            raise ValueError(f"the data files of split {split!r} are empty (0 bytes): {files}")
         return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir, **options)
     return datasets.load_dataset(source, dataset_config, split=split, streaming=streaming, cache_dir=cache_dir)
 
@@ -88,6 +122,16 @@ def load_label_files(files: dict[str, list[str] | str], label_column: str, split
         parts.append(part.add_column(label_column, [index] * len(part)))
     ds = datasets.concatenate_datasets(parts)
     return ds.cast_column(label_column, datasets.ClassLabel(names=names))
+
+
+def column_array(ds, name: str):
+    """One column of a map-style dataset as a numpy array, read through Arrow (``ds[name]`` goes row by
+    row: minutes for millions of rows). Honours a filtered dataset's indices."""
+    data, indices = getattr(ds, "data", None), getattr(ds, "_indices", None)
+    if data is not None and hasattr(data, "column"):  # the Arrow table and, once filtered, its row indices
+        values = np.asarray(data.column(name).to_numpy(zero_copy_only=False))
+        return values if indices is None else values[indices.column(0).to_numpy()]
+    return ds.select_columns([name]).with_format("arrow")[:].column(name).to_numpy()
 
 
 def merge_text_columns(ds, columns: list[str], into: str = "text"):
@@ -121,16 +165,31 @@ def tokenize_dataset(
 ):
     """Adds ``input_ids`` (no special tokens, truncated) and ``length``; drops empty texts.
 
+    Empty, whitespace-only and missing (None) texts are dropped, and texts longer than
+    ``max_length`` tokens keep their first ``max_length``; a warning gives both counts (a
+    streaming dataset, read lazily, reports its first truncation only).
+
     A label column, when named, becomes integer ``class_label`` through ``label2id`` (ClassLabel
     columns keep their ids). ``keep_text`` keeps the stripped text as ``text`` (text-level noise
     corrupts it afresh each epoch).
     """
     check_text_column(ds, text_column, label_column)
+    streaming = isinstance(ds, datasets.IterableDataset)
+    reported = {"truncation": False}
 
     def tokenize(batch):
         texts = [t.strip() if isinstance(t, str) else "" for t in batch[text_column]]
-        ids = encode_texts(tokenizer, texts, max_length)
-        out = {"input_ids": ids, "length": [len(x) for x in ids]}
+        ids, flags = encode_texts_flagged(tokenizer, texts, max_length)
+        if streaming:  # rows go to the collator as they are: plain lists
+            out = {"input_ids": ids, "length": [len(x) for x in ids]}
+        else:  # int32 ids: half the size of the cache files (and of the pages a memory-mapped read touches)
+            out = {"input_ids": [np.asarray(x, dtype=np.int32) for x in ids], "length": np.asarray([len(x) for x in ids], dtype=np.int32)}
+        if streaming:
+            if any(flags) and not reported["truncation"]:
+                reported["truncation"] = True
+                logger.warning("texts in column %r longer than %d tokens are truncated to it", text_column, max_length)
+        else:
+            out["truncated"] = flags
         if keep_text:
             out["text"] = texts
         if label_column is not None:
@@ -146,4 +205,12 @@ def tokenize_dataset(
     keep = {"input_ids", "length", "class_label"} | ({"text"} if keep_text else set())
     remove = [c for c in (ds.column_names or []) if c not in keep]
     ds = ds.map(tokenize, batched=True, remove_columns=remove)
-    return ds.filter(lambda row: row["length"] > 0)
+    kept = ds.filter(lambda lengths: [n > 0 for n in lengths], batched=True, input_columns=["length"])
+    if streaming:
+        return kept
+    dropped, truncated = len(ds) - len(kept), int(column_array(kept, "truncated").sum())
+    if dropped:
+        logger.warning("skipped %d of %d texts in column %r: empty, whitespace-only or missing (None)", dropped, len(ds), text_column)
+    if truncated:
+        logger.warning("%d of %d texts in column %r were longer than %d tokens and were truncated to it", truncated, len(kept), text_column, max_length)
+    return kept.remove_columns("truncated")

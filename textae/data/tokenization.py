@@ -7,10 +7,13 @@ Every textae tokenizer has the special tokens the models need, with fixed ids fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]", "mask_token": "[MASK]"}
 TOKENIZER_KINDS = ("wordlevel", "wordpiece", "bpe")
@@ -77,13 +80,29 @@ def special_ids(tokenizer) -> dict[str, int]:
     return ids
 
 
-def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Texts → token ids without special tokens, truncated to ``max_length``."""
+def encode_texts(tokenizer, texts: list[str], max_length: int, warn: bool = True) -> list[list[int]]:
+    """Texts → token ids without special tokens, truncated to ``max_length``.
+
+    A text longer than ``max_length`` tokens keeps its first ``max_length``; with ``warn`` a warning
+    says how many were cut (:func:`encode_texts_flagged` tells which).
+    """
+    ids, flags = encode_texts_flagged(tokenizer, texts, max_length)
+    truncated = sum(flags)
+    if warn and truncated:
+        logger.warning("%d of %d texts were longer than %d tokens and were truncated to it", truncated, len(ids), max_length)
+    return ids
+
+
+def encode_texts_flagged(tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
+    """(token ids truncated to ``max_length``, whether each text was longer)."""
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
-    out = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
-    return [list(x) for x in out]
+    if not texts:
+        return [], []
+    # one token past the limit tells a truncated text from one that fits exactly
+    out = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length + 1)["input_ids"]
+    return [list(x[:max_length]) for x in out], [len(x) > max_length for x in out]
 
 
 def special_template(tokenizer) -> tuple[list[int], list[int]]:

@@ -12,6 +12,7 @@ possibly corrupted). For :class:`TextLM`, ``input_ids`` and ``labels`` are both 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bo
 from ..modules.conditioning import LabelConditioning
 from ..safe_loading import refuse_pickled_weights
 
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = {
     "model_type": "bert",
@@ -209,13 +212,36 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        refuse_pickled_weights(pretrained_model_name_or_path)  # weights only from safetensors: a pickle can run code when read
-        kwargs.setdefault("use_safetensors", True)
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """As transformers loads it, plus the tokenizer saved beside it. A local folder without
+        weights, with an unreadable weights file, or whose tokenizer does not fit the model's
+        vocabulary is an error that names the file."""
         folder = Path(str(pretrained_model_name_or_path))
-        if (folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists():
+        local = folder.is_dir()
+        refuse_pickled_weights(folder)  # weights only from safetensors: a pickle can run code when read
+        kwargs.setdefault("use_safetensors", True)
+        if local and not any(any(folder.glob(pattern)) for pattern in ("*.safetensors", "*.bin", "*.safetensors.index.json")):
+            raise FileNotFoundError(f"no model weights in {folder}: expected {folder / 'model.safetensors'}")
+        try:
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as err:
+            if not local or "safetensors" not in type(err).__module__ + str(err).lower() + type(err).__name__.lower():
+                raise
+            raise ValueError(f"model weights in {folder} are unreadable (corrupt or truncated {folder / 'model.safetensors'}?): {err}") from None
+        if local and ((folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists()):
             model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model.check_tokenizer(model.tokenizer, where=str(folder))
         return model
+
+    def check_tokenizer(self, tokenizer, where: str = "the tokenizer") -> None:
+        """Raises ValueError when ``tokenizer`` cannot be this model's: ids past the vocabulary, or
+        special tokens (PAD / BOS / EOS) with other ids than the model was trained with."""
+        c = self.config
+        if len(tokenizer) > c.vocab_size:
+            raise ValueError(f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {c.vocab_size}; it is not this model's tokenizer")
+        for name in ("pad", "bos", "eos"):
+            mine, theirs = getattr(c, f"{name}_token_id"), getattr(tokenizer, f"{name}_token_id")
+            if theirs is not None and mine is not None and theirs != mine:
+                raise ValueError(f"{where}: the tokenizer's {name.upper()} id is {theirs} but the model's is {mine}; it is not this model's tokenizer")
 
     def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
         """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights``, then the per-step ``loss_weights``
@@ -471,37 +497,71 @@ class TextAutoencoderModel(TextAEModelBase):
         self, texts: list[str], batch_size: int = 64, normalize: bool = False, sample: bool = False, class_label: torch.Tensor | None = None
     ) -> torch.Tensor:
         """texts → latents [N, d] (the posterior mean unless ``sample``); batches are length-sorted.
-        A label-conditioned family takes each text's label id in ``class_label`` [N]."""
+        A label-conditioned family takes each text's label id in ``class_label`` [N].
+
+        A text with no token (empty, whitespace-only, or only characters the tokenizer drops)
+        encodes to the zero vector, whatever the family: it has no content, so no direction (its
+        cosine similarity to anything is 0); a warning counts such texts. Texts longer than
+        ``config.max_seq_length`` tokens are truncated, with a warning. Texts are tokenized a chunk
+        at a time, so memory beyond the [N, d] result stays bounded; :meth:`encode_iter` takes an
+        iterable (a file, a stream) and yields blocks."""
         class_label = self._class_label(None if class_label is None else torch.as_tensor(class_label, dtype=torch.long))
+        specials = len(self.config.encoder_prefix_ids) + len(self.config.encoder_suffix_ids)
+        blank = 0
 
         def latents(input_ids, mask, rows):
+            nonlocal blank
             labels = None if class_label is None else class_label[rows].to(self.device)
             z = self.encode_latent(input_ids, mask, sample=sample, class_label=labels).latent
-            return F.normalize(z.flatten(1), dim=-1).view_as(z) if normalize else z
+            z = F.normalize(z.flatten(1), dim=-1).view_as(z) if normalize else z
+            empty = mask.sum(1) <= specials  # no token of the text itself
+            if empty.any():
+                blank += int(empty.sum())
+                z = z.masked_fill(empty.view(-1, *[1] * (z.dim() - 1)), 0.0)
+            return z
 
-        return self.map_encoder_batches(texts, latents, batch_size, empty=(0, self.config.latent_dim))
+        out = self.map_encoder_batches(texts, latents, batch_size, empty=(0, self.config.latent_dim))
+        if blank:
+            logger.warning("%d of %d texts have no token (empty or whitespace-only): their embedding is the zero vector", blank, out.shape[0])
+        return out
 
-    def map_encoder_batches(self, texts: list[str], fn, batch_size: int = 64, empty: tuple = (0,)) -> torch.Tensor:
+    def encode_iter(self, texts, batch_size: int = 64, chunk_size: int = 8192, **encode_kwargs):
+        """Embeddings of an iterable of texts (a file read line by line, a streaming dataset), as
+        consecutive blocks [≤ chunk_size, d] in the input order: memory holds one chunk of texts at a
+        time whatever their number. Each chunk goes through :meth:`encode` with ``encode_kwargs``."""
+        chunk: list[str] = []
+        for text in texts:
+            chunk.append(text)
+            if len(chunk) == chunk_size:
+                yield self.encode(chunk, batch_size=batch_size, **encode_kwargs)
+                chunk = []
+        if chunk:
+            yield self.encode(chunk, batch_size=batch_size, **encode_kwargs)
+
+    def map_encoder_batches(self, texts: list[str], fn, batch_size: int = 64, empty: tuple = (0,), chunk_size: int = 8192) -> torch.Tensor:
         """Runs ``fn(input_ids [b, S], attention_mask [b, S], rows)`` in eval mode over length-sorted
         batches of the encoder's inputs of ``texts`` (``rows``: their indices in ``texts``) and returns
-        the results [N, ...] on the CPU in the input order (an empty tensor of shape ``empty`` for no text)."""
+        the results [N, ...] on the CPU in the input order (an empty tensor of shape ``empty`` for no text).
+        Texts are tokenized and sorted ``chunk_size`` at a time: the tokenizer's per-text objects never
+        exist for all N at once."""
         if isinstance(texts, str):
             texts = [texts]
-        ids = [self.encoder_input(x) for x in self._tokenize(texts)]
-        if not ids:
+        if len(texts) == 0:
             return torch.empty(*empty)
         was_training = self.training
         self.eval()
-        chunks, order = [], []
-        for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-            input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
-            result = fn(input_ids, mask, torch.tensor(batch))
-            chunks.append(result.float().cpu() if result.is_floating_point() else result.cpu())
-            order.extend(batch)
+        out = None
+        for start in range(0, len(texts), chunk_size):
+            ids = [self.encoder_input(x) for x in self._tokenize(list(texts[start : start + chunk_size]))]
+            for batch in length_sorted_batches([len(s) for s in ids], batch_size):
+                input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
+                rows = torch.tensor(batch) + start
+                result = fn(input_ids, mask, rows)
+                result = result.float().cpu() if result.is_floating_point() else result.cpu()
+                if out is None:
+                    out = torch.empty((len(texts), *result.shape[1:]), dtype=result.dtype)
+                out[rows] = result  # in the input order
         self.train(was_training)
-        stacked = torch.cat(chunks)
-        out = torch.empty_like(stacked)
-        out[torch.tensor(order)] = stacked  # back to the input order
         return out
 
     @torch.no_grad()

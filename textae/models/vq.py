@@ -78,12 +78,14 @@ class TextVQVAE(TextAutoencoderModel):
         """Distinct flat code ids: groups × K."""
         return self.codes_per_position * self.codebook_size
 
-    def _encoded_batches(self, texts: list[str], batch_size: int):
-        """(text indices, bottleneck output) per length-sorted batch, in eval mode."""
-        ids = [self.encoder_input(x) for x in self._tokenize(texts)]
-        for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-            input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
-            yield batch, self.encode_latent(input_ids, mask)
+    def _encoded_batches(self, texts: list[str], batch_size: int, chunk_size: int = 8192):
+        """(text indices, bottleneck output) per length-sorted batch, in eval mode; texts are tokenized
+        a chunk at a time (bounded memory for many texts)."""
+        for start in range(0, len(texts), chunk_size):
+            ids = [self.encoder_input(x) for x in self._tokenize(list(texts[start : start + chunk_size]))]
+            for batch in length_sorted_batches([len(s) for s in ids], batch_size):
+                input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
+                yield [start + i for i in batch], self.encode_latent(input_ids, mask)
 
     @torch.no_grad()
     def encode_codes(self, texts: list[str], batch_size: int = 64) -> list[list[int]]:

@@ -97,12 +97,24 @@ def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
     return {name: i for i, name in enumerate(values)}
 
 
+def uses_text_noise(recipe: Recipe) -> bool:
+    """Whether the model corrupts raw text (a text-level step in ``model.noise`` or its family's default)."""
+    from ..noise import TEXT_NOISES
+
+    specs = recipe.model.get("noise")
+    if specs is None:
+        specs = getattr(family_classes(recipe.model["family"])[0](), "noise", None)
+    return any(step.get("name") in TEXT_NOISES for step in specs or [])
+
+
 def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None):
     d = recipe.data
     column = text_column(recipe)
-    # the raw text stays beside the ids: text-level noise corrupts it afresh each epoch
-    train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=True)
-    evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=True)
+    # the raw text stays beside the ids only for text-level noise, which corrupts it afresh each epoch
+    # (without it the cache files hold ids alone: half the disk and the mapped pages on a large corpus)
+    keep_text = uses_text_noise(recipe)
+    train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text)
+    evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text)
     return train, evals
 
 

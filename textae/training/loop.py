@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator
+from ..data.loading import column_array
 from ..noise import NoisePipeline
 from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
 from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split, text_column
@@ -233,7 +234,7 @@ def _train_loader(train_ds, collator, recipe: Recipe):
         raise ValueError("the training set is empty (after dropping empty texts)")
     seeded = collator.noise is not None  # each example's corruption seeded by (seed, epoch, index)
     sampler = LengthGroupedBatchSampler(
-        train_ds["length"], t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1, with_epoch=seeded
+        column_array(train_ds, "length"), t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1, with_epoch=seeded
     )
     dataset = SeededExamples(train_ds, t.seed) if seeded else train_ds
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
@@ -242,8 +243,10 @@ def _train_loader(train_ds, collator, recipe: Recipe):
 def eval_loader(eval_ds, collator, recipe: Recipe):
     if recipe.data.streaming:
         return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
+    if len(eval_ds) == 0:
+        raise ValueError("the evaluation set is empty (after dropping empty texts); check data.eval_files / data.eval_split")
     seeded = collator.noise is not None  # the same corruption at every evaluation
-    order = LengthGroupedBatchSampler(eval_ds["length"], recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
+    order = LengthGroupedBatchSampler(column_array(eval_ds, "length"), recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
     return DataLoader(SeededExamples(eval_ds, recipe.train.seed) if seeded else eval_ds, batch_sampler=order, collate_fn=collator)
 
 
@@ -406,7 +409,7 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
         _after_step(accelerator, t, position, run_dir, model, eval_dl, meter, speed, scheduler, history, bar)
     bar.close()
     if position.step == stop_after_step and stop_after_step < t.max_steps:
-        accelerator.end_training()
+        _end_run(accelerator)
         return TrainResult(run_dir=run_dir, model_dir=None, metrics={}, model=unwrapped)
     # skipped updates (non-finite loss or gradient) of this process's run, beside its speed
     summary = {**speed.summary(position.step - start_step), "skipped_nonfinite_updates": nonfinite.total}
@@ -463,8 +466,15 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
             if plots:
                 accelerator.print("plots: " + ", ".join(str(p) for p in plots.values()))
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    _end_run(accelerator)
     return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics, model=unwrapped)
+
+
+def _end_run(accelerator) -> None:
+    """Stops the trackers. Unlike ``end_training`` it keeps the process group of a multi-process run,
+    which a further ``train`` in the same process needs; the CLI destroys it before exiting."""
+    for tracker in accelerator.trackers:
+        tracker.finish()
 
 
 def _first_texts(ds, column: str, n: int) -> list[str]:
