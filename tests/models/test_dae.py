@@ -106,3 +106,83 @@ def test_tied_encoder_and_decoder_share_weights_through_training_and_save(tokeni
     assert loaded.decoder.lm.bert.encoder.layer[0].attention.self.key.weight is loaded.encoder.model.encoder.layer[0].attention.self.key.weight
     with torch.no_grad():
         torch.testing.assert_close(model(**batch).logits, loaded(**batch).logits, rtol=0, atol=0)
+
+
+# ---- teacher-anchored consistency (consistency_target="teacher") -------------------------------
+def _teacher_model(tokenizer, **weights):
+    return tiny_model("dae", tokenizer, consistency_target="teacher", loss_weights=weights)
+
+
+def _with_clean(batch, noisy_ids=None):
+    clean = {"clean_input_ids": batch["input_ids"], "clean_attention_mask": batch["attention_mask"]}
+    return {**batch, **({"input_ids": noisy_ids} if noisy_ids is not None else {}), **clean}
+
+
+def test_teacher_target_is_zero_when_student_is_teacher_and_input_clean(tokenizer, corpus):
+    model = _teacher_model(tokenizer, consistency=2.0, anchor=1.0).eval()
+    out = model(**_with_clean(make_batch(model, tokenizer, corpus[:4])))
+    assert out.loss_terms["consistency"].item() == pytest.approx(0.0, abs=1e-6)
+    assert out.loss_terms["anchor"].item() == pytest.approx(0.0, abs=1e-6)
+    torch.testing.assert_close(out.loss, out.loss_terms["reconstruction"])
+
+
+def test_teacher_stays_frozen_out_of_the_state_dict_and_gets_no_gradient(tokenizer, corpus, tmp_path):
+    model = _teacher_model(tokenizer, consistency=4.0, anchor=1.0, reconstruction=0.0)
+    model.freeze_teacher()
+    teacher = model.__dict__["_teacher"]
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    assert not any(k.startswith("_teacher") or "teacher" in k for k in model.state_dict())
+    assert all(not p.requires_grad for p in teacher.parameters())
+    assert {id(p) for p in teacher.parameters()}.isdisjoint(id(p) for p in model.parameters())
+    batch = make_batch(model, tokenizer, corpus[:4])
+    noisy = batch["input_ids"].clone()
+    noisy[:, 1] = tokenizer.mask_token_id
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    student_before = model.encoder.model.embeddings.word_embeddings.weight.clone()
+    for _ in range(2):
+        out = model(**_with_clean(batch, noisy))
+        assert "reconstruction" not in out.loss_terms and out.loss_terms["consistency"] > 0  # no decoder run
+        optimizer.zero_grad()
+        out.loss.backward()
+        assert all(p.grad is None for p in teacher.parameters())
+        assert all(p.grad is None for p in model.decoder.parameters())
+        optimizer.step()
+    assert not torch.equal(student_before, model.encoder.model.embeddings.word_embeddings.weight)  # the student moved
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not teacher.training
+    model.save_pretrained(tmp_path)
+    from safetensors.torch import load_file
+
+    assert set(load_file(tmp_path / "model.safetensors")) <= set(model.state_dict())
+    reloaded = type(model).from_pretrained(tmp_path)
+    assert reloaded.config.consistency_target == "teacher" and "_teacher" not in reloaded.__dict__
+
+
+def test_teacher_consistency_and_anchor_match_their_definitions(tokenizer, corpus):
+    model = _teacher_model(tokenizer, consistency=3.0, anchor=0.5)
+    model.freeze_teacher()
+    with torch.no_grad():  # move the student away from the teacher
+        for p in model.encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    batch = make_batch(model, tokenizer, corpus[:4])
+    noisy = batch["input_ids"].clone()
+    noisy[:, 1] = tokenizer.mask_token_id
+    out = model(**_with_clean(batch, noisy))
+    teacher = model.teacher_latent(batch["input_ids"], batch["attention_mask"])
+    clean = model.encode_latent(batch["input_ids"], batch["attention_mask"]).latent
+    noisy_z = model.encode_latent(noisy, batch["attention_mask"]).latent
+    cos = torch.nn.functional.cosine_similarity
+    torch.testing.assert_close(out.loss_terms["consistency"], (1 - cos(noisy_z, teacher, dim=-1)).mean())
+    torch.testing.assert_close(out.loss_terms["anchor"], (1 - cos(clean, teacher, dim=-1)).mean())
+    assert out.loss_terms["anchor"] > 1e-4
+    torch.testing.assert_close(out.loss, out.loss_terms["reconstruction"] + 3.0 * out.loss_terms["consistency"] + 0.5 * out.loss_terms["anchor"])
+
+
+def test_bad_consistency_target_and_anchor_without_teacher_are_named(tokenizer):
+    with pytest.raises(ValueError, match="consistency_target must be one of"):
+        tiny_model("dae", tokenizer, consistency_target="ema")
+    with pytest.raises(ValueError, match="anchor term needs consistency_target='teacher'"):
+        tiny_model("dae", tokenizer, loss_weights={"anchor": 1.0})

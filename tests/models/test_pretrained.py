@@ -48,3 +48,21 @@ def test_minilm_encoder_and_bert_decoder_load_train_and_generate(minilm_path, tm
     model.save_pretrained(tmp_path)
     again = AutoModel.from_pretrained(tmp_path).eval()
     torch.testing.assert_close(again.encode(texts), z, rtol=0, atol=0)
+
+
+def test_dae_teacher_is_the_pretrained_encoder_built_before_any_resume(minilm_path):
+    from textae.data import load_tokenizer
+
+    recipe = load_recipe(None, [
+        "model.family=dae", f"model.encoder_pretrained={minilm_path}", "model.latent_dim=null",
+        "model.bottleneck_options={\"project\":false}", "model.consistency_target=teacher",
+        "model.loss_weights={\"consistency\":1.0,\"anchor\":1.0,\"reconstruction\":0.0}", f"data.tokenizer={minilm_path}",
+    ])
+    model = build_model(recipe, load_tokenizer(minilm_path)).eval()
+    ids = torch.tensor([[101, 1037, 2158, 2003, 2652, 1037, 2858, 102]])
+    mask = torch.ones_like(ids)
+    pretrained = model.encode_latent(ids, mask).latent
+    with torch.no_grad():  # what a resumed checkpoint's weights would do to the student
+        model.encoder.model.embeddings.word_embeddings.weight.mul_(0.5)
+    torch.testing.assert_close(model.teacher_latent(ids, mask), pretrained)
+    assert not torch.allclose(model.encode_latent(ids, mask).latent, pretrained)

@@ -3,24 +3,52 @@
 The corruption is the config's ``noise`` (TSDAE's deletion of 60% of the tokens by default), applied
 afresh each epoch by the collator, plus the optional continuous noises of the core (embedding white
 noise, standard / spatial dropout of the encoder states). With a pretrained encoder and a decoder
-initialised from the same checkpoint this is TSDAE (Wang et al. 2021); a ``consistency`` loss weight
-> 0 adds 1 − cos(z_noisy, sg[z_clean]), which pulls the embedding of the corrupted sentence toward
-that of the clean one.
+initialised from the same checkpoint this is TSDAE (Wang et al. 2021).
+
+A ``consistency`` loss weight > 0 pulls the embedding of the corrupted sentence toward a clean
+target, 1 − cos(z_noisy, target). ``consistency_target="self"``: the target is the model's own
+embedding of the clean sentence, sg[z_clean]. ``consistency_target="teacher"``: it is the embedding
+of the clean sentence by a frozen copy of the encoder as training starts (distillation of the
+pretrained encoder onto noisy input), and an ``anchor`` weight > 0 adds 1 − cos(z_clean, teacher),
+which keeps the clean embeddings where the pretrained model put them. A ``reconstruction`` weight of
+0 then trains the encoder alone (the decoder is not run in training).
 """
 
+import copy
+
+import torch
+import torch.nn.functional as F
+
 from ..noise import TSDAE_DELETION_RATE
-from .base import TextAutoencoderConfig, TextAutoencoderModel
+from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel
 
 TSDAE_NOISE = [{"name": "delete_tokens", "rate": TSDAE_DELETION_RATE}]
+CONSISTENCY_TARGETS = ("self", "teacher")
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of 1 − cos(a_i, b_i); a, b [B, d] (or [B, L, d], flattened per row)."""
+    return (1.0 - F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)).mean()
 
 
 class TextDAEConfig(TextAutoencoderConfig):
+    """Args (beyond :class:`TextAutoencoderConfig`):
+    consistency_target: "self" (the model's own clean embedding) or "teacher" (a frozen copy of the
+        initial encoder's clean embedding) as the target of the ``consistency`` term.
+    """
+
     model_type = "textae_dae"
     default_bottleneck = "identity"
+
+    consistency_target: str = "self"
 
     def __post_init__(self, **kwargs):
         if self.noise is None:
             self.noise = [dict(step) for step in TSDAE_NOISE]
+        if self.consistency_target not in CONSISTENCY_TARGETS:
+            raise ValueError(f"consistency_target must be one of {CONSISTENCY_TARGETS}, got {self.consistency_target!r}")
+        if (self.loss_weights or {}).get("anchor") and self.consistency_target != "teacher":
+            raise ValueError("the anchor term needs consistency_target='teacher' (it anchors to the frozen teacher)")
         super().__post_init__(**kwargs)
 
 
@@ -29,3 +57,40 @@ class TextDAE(TextAutoencoderModel):
     stay put under noisy input; ``reconstruct`` gives back clean text."""
 
     config_class = TextDAEConfig
+
+    def loss_term_names(self) -> set[str]:
+        return super().loss_term_names() | {"anchor"}
+
+    def freeze_teacher(self) -> None:
+        """Makes a frozen copy of the encoder and bottleneck as they are now the teacher of
+        ``consistency_target="teacher"``. It lives outside the module tree: no parameter of the model,
+        absent from ``state_dict`` and the saved safetensors, never in eval/train switches or the
+        optimizer. The training build calls this once the pretrained weights are in (before a resume
+        restores later ones); otherwise the first forward that needs the teacher does."""
+        modules = torch.nn.ModuleDict({"encoder": self.encoder, "bottleneck": self.bottleneck})
+        self.__dict__["_teacher"] = copy.deepcopy(modules).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def teacher_latent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The frozen teacher's embeddings [B, d] of encoder inputs [B, S] (no dropout, no gradient)."""
+        if self.__dict__.get("_teacher") is None:
+            self.freeze_teacher()
+        teacher = self.__dict__["_teacher"].to(input_ids.device)
+        return teacher["bottleneck"](teacher["encoder"](input_ids, attention_mask), sample=False).latent
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, clean_input_ids=None, clean_attention_mask=None, loss_weights=None, **kwargs) -> TextAEOutput:
+        if self.config.consistency_target != "teacher" or latent is not None or clean_input_ids is None:
+            return super().forward(input_ids, attention_mask, labels, latent, clean_input_ids=clean_input_ids, clean_attention_mask=clean_attention_mask, loss_weights=loss_weights, **kwargs)
+        weights = {"reconstruction": 1.0, **self.config.loss_weights, **(loss_weights or {})}
+        if self.training and float(weights["reconstruction"]) == 0.0:  # distillation alone: no decoder
+            bottleneck = self.encode_latent(input_ids, attention_mask, sample=kwargs.get("sample"))
+            out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
+        else:
+            out = super().forward(input_ids, attention_mask, labels, loss_weights=loss_weights, **kwargs)
+        target = self.teacher_latent(clean_input_ids, clean_attention_mask)
+        if float(weights.get("consistency", 0.0)) > 0:
+            out.loss_terms["consistency"] = cosine_distance(out.latent, target)
+        if float(weights.get("anchor", 0.0)) > 0:
+            out.loss_terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
+        out.loss = self.combine_losses(out.loss_terms, loss_weights)
+        return out

@@ -158,6 +158,8 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
         load_pretrained_encoder(model, encoder_path)
     if decoder_path:
         load_pretrained_decoder(model, decoder_path)
+    if getattr(config, "consistency_target", "self") == "teacher":
+        model.freeze_teacher()  # the initial (pretrained) encoder, whatever a resume loads later
     model.tokenizer = tokenizer
     return model
 
