@@ -241,19 +241,21 @@ def test_export_fine_tunes_in_plain_transformers(tokenizer, corpus, tmp_path, ob
     with torch.no_grad():
         ours = model.encoder(encoded["input_ids"], encoded["attention_mask"]).states
         torch.testing.assert_close(features(**encoded).last_hidden_state, ours)
+    torch.manual_seed(0)  # the new classification head
     clf = AutoModelForSequenceClassification.from_pretrained(out, num_labels=2)
     torch.testing.assert_close(clf.base_model.embeddings.word_embeddings.weight, model.get_input_embeddings().weight)
     texts, labels = corpus[:16], torch.tensor([i % 2 for i in range(16)])
     batch = tok(texts, padding=True, return_tensors="pt")
     optimizer = torch.optim.AdamW(clf.parameters(), lr=1e-3)
     losses = []
-    for _ in range(3):
+    for _ in range(5):
         loss = clf(**batch, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]  # plain transformers fits the exported encoder's features
 
 
 def test_the_mlm_objective_has_one_term_and_no_generator(tokenizer, corpus):
