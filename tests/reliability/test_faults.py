@@ -90,9 +90,16 @@ def test_complete_checkpoints_skips_temporary_and_stateless_folders(tmp_path):
 
 
 def test_the_fault_hook_does_nothing_unless_its_exact_point_is_named(monkeypatch):
+    import textae.training.loop as loop
+
+    kills = []
+    monkeypatch.setattr(loop.os, "kill", lambda pid, sig: kills.append((pid, sig)))  # record instead of dying
     monkeypatch.delenv(FAULT_ENV, raising=False)
     _fault_point("save_state", 4)
     monkeypatch.setenv(FAULT_ENV, "save_state:4")
     _fault_point("save_state", 40)
     _fault_point("save_state_file", 4)
-    _fault_point("save", 4)  # still alive: only "save_state:4" would kill
+    _fault_point("save", 4)
+    assert kills == []  # only "save_state:4" kills
+    _fault_point("save_state", 4)
+    assert kills == [(os.getpid(), signal.SIGKILL)]

@@ -138,8 +138,8 @@ def test_a_streaming_corpus_trains_without_loading_it(tmp_path):
     assert result.metrics["eval"]["sentences"] == 32
 
 
-def _nan_on_calls(monkeypatch, bad_calls):
-    """Makes the loss NaN on the given forward calls (1-based) while training."""
+def _corrupt_losses(monkeypatch, corrupt):
+    """While training, replaces the loss of forward call n (1-based) by ``corrupt(n, loss)``."""
     from textae.models.base import TextAutoencoderModel
 
     original = TextAutoencoderModel.combine_losses
@@ -149,11 +149,15 @@ def _nan_on_calls(monkeypatch, bad_calls):
         loss = original(self, terms, loss_weights)
         if self.training:
             calls["n"] += 1
-            if calls["n"] in bad_calls:
-                return loss * float("nan")
+            return corrupt(calls["n"], loss)
         return loss
 
     monkeypatch.setattr(TextAutoencoderModel, "combine_losses", combine)
+
+
+def _nan_on_calls(monkeypatch, bad_calls):
+    """Makes the loss NaN on the given forward calls (1-based) while training."""
+    _corrupt_losses(monkeypatch, lambda n, loss: loss * float("nan") if n in bad_calls else loss)
 
 
 def test_a_nan_loss_skips_the_update_and_is_counted(tmp_path, monkeypatch):
@@ -198,22 +202,14 @@ class _InfGradient(torch.autograd.Function):
 
 
 def test_an_inf_gradient_or_an_inf_loss_skips_the_update_is_logged_and_counted(tmp_path, monkeypatch, caplog):
-    from textae.models.base import TextAutoencoderModel
-
-    original = TextAutoencoderModel.combine_losses
-    calls = {"n": 0}
-
-    def combine(self, terms, loss_weights):
-        loss = original(self, terms, loss_weights)
-        if self.training:
-            calls["n"] += 1
-            if calls["n"] in (2, 3):
-                return _InfGradient.apply(loss)  # finite loss, infinite gradient
-            if calls["n"] in (5, 6):
-                return loss * float("inf")  # infinite loss
+    def corrupt(n, loss):
+        if n in (2, 3):
+            return _InfGradient.apply(loss)  # finite loss, infinite gradient
+        if n in (5, 6):
+            return loss * float("inf")  # infinite loss
         return loss
 
-    monkeypatch.setattr(TextAutoencoderModel, "combine_losses", combine)
+    _corrupt_losses(monkeypatch, corrupt)
     caplog.set_level("WARNING", logger="textae.training.loop")
     # 4 skipped updates, never 3 in a row: the run goes on and ends with finite weights
     result = train(tiny_recipe(tmp_path, "train.max_steps=5", "train.log_every=1", "train.save_every=0", "train.eval_every=0", "train.max_nonfinite_steps=3"))

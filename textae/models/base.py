@@ -29,6 +29,11 @@ from ..safe_loading import refuse_pickled_weights
 
 logger = logging.getLogger(__name__)
 
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of 1 − cos(a_i, b_i); a, b [B, d] (or [B, L, d], flattened per row)."""
+    return (1.0 - F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)).mean()
+
 DEFAULT_ENCODER = {
     "model_type": "bert",
     "hidden_size": 128,
@@ -397,7 +402,7 @@ class TextAutoencoderModel(TextAEModelBase):
         sentence toward that of the clean one, which is a fixed target (no gradient through it)."""
         with torch.no_grad():
             clean = self.encode_latent(clean_input_ids, clean_attention_mask, class_label=class_label).latent
-        return (1.0 - F.cosine_similarity(noisy_latent.flatten(1).float(), clean.flatten(1).float(), dim=-1)).mean()
+        return cosine_distance(noisy_latent, clean)
 
     def get_input_embeddings(self):
         return self.decoder.lm.get_input_embeddings()

@@ -17,18 +17,12 @@ which keeps the clean embeddings where the pretrained model put them. A ``recons
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from ..noise import TSDAE_DELETION_RATE
-from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel
+from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, cosine_distance
 
 TSDAE_NOISE = [{"name": "delete_tokens", "rate": TSDAE_DELETION_RATE}]
 CONSISTENCY_TARGETS = ("self", "teacher")
-
-
-def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of 1 − cos(a_i, b_i); a, b [B, d] (or [B, L, d], flattened per row)."""
-    return (1.0 - F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)).mean()
 
 
 class TextDAEConfig(TextAutoencoderConfig):
@@ -81,16 +75,16 @@ class TextDAE(TextAutoencoderModel):
     def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, clean_input_ids=None, clean_attention_mask=None, loss_weights=None, **kwargs) -> TextAEOutput:
         if self.config.consistency_target != "teacher" or latent is not None or clean_input_ids is None:
             return super().forward(input_ids, attention_mask, labels, latent, clean_input_ids=clean_input_ids, clean_attention_mask=clean_attention_mask, loss_weights=loss_weights, **kwargs)
-        weights = {"reconstruction": 1.0, **self.config.loss_weights, **(loss_weights or {})}
-        if self.training and float(weights["reconstruction"]) == 0.0:  # distillation alone: no decoder
+        reconstruction = {"reconstruction": 1.0, **self.config.loss_weights, **(loss_weights or {})}["reconstruction"]
+        if self.training and float(reconstruction) == 0.0:  # distillation alone: no decoder
             bottleneck = self.encode_latent(input_ids, attention_mask, sample=kwargs.get("sample"))
             out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
         else:
             out = super().forward(input_ids, attention_mask, labels, loss_weights=loss_weights, **kwargs)
         target = self.teacher_latent(clean_input_ids, clean_attention_mask)
-        if float(weights.get("consistency", 0.0)) > 0:
+        if self._term_weight("consistency", loss_weights) > 0:
             out.loss_terms["consistency"] = cosine_distance(out.latent, target)
-        if float(weights.get("anchor", 0.0)) > 0:
+        if self._term_weight("anchor", loss_weights) > 0:
             out.loss_terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
         out.loss = self.combine_losses(out.loss_terms, loss_weights)
         return out
