@@ -425,12 +425,27 @@ def _step_batches(batches, accumulation: int):
 
 
 class Throughput:
-    """Predicted (non-padding) tokens per second, since the last log line and since the start."""
+    """Predicted (non-padding) tokens per second, since the last log line and since the start, on a
+    training clock that leaves out evaluation and checkpoints (:meth:`paused`)."""
 
     def __init__(self, num_processes: int):
         self.scale = num_processes
         self.window = self.total = 0
         self.window_start = self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    @contextlib.contextmanager
+    def paused(self):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - began
+            self.excluded += spent
+            self.window_start += spent
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
 
     def add(self, batch) -> None:
         n = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens, EOS included
@@ -444,7 +459,7 @@ class Throughput:
         return rate
 
     def summary(self, steps: int) -> dict:
-        seconds = time.perf_counter() - self.start
+        seconds = self.train_seconds()
         tokens = self.total * self.scale
         return {"steps": steps, "seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / max(seconds, 1e-9)}
 
@@ -524,12 +539,15 @@ def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_d
         history.append({"step": step, **logged})
         _fault_point("log", step)
     if t.eval_every > 0 and (step % t.eval_every == 0 or last):
-        metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
-        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+        with speed.paused():
+            metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
+        # the training clock at this point: time-to-quality curves read it
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()} | {"eval/train_seconds": speed.train_seconds()}, step=step)
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         _fault_point("eval", step)
     if t.save_every > 0 and (step % t.save_every == 0 or last):
-        _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
+        with speed.paused():
+            _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
 
 
 def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history, throughput) -> TrainResult:
