@@ -126,7 +126,8 @@ class TextAECollator:
         shape = (len(rows), self.pack_length)
         input_ids = torch.full(shape, self.pad, dtype=torch.long)
         labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
-        positions = torch.empty(shape, dtype=torch.long)
+        # the padding gets position 0 throughout: each pad is a span of its own, within any position table
+        positions = torch.zeros(shape, dtype=torch.long)
         for r, members in enumerate(rows):
             at = 0
             for m in members:
@@ -136,7 +137,6 @@ class TextAECollator:
                 labels[r, at + 1 : at + n] = seq[1:]
                 positions[r, at : at + n] = torch.arange(n)
                 at += n
-            positions[r, at:] = torch.arange(self.pack_length - at)  # the padding: a span of its own
         return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
 
     def _wrap(self, ids: list[int]) -> list[int]:

@@ -20,7 +20,8 @@ PRIOR_DIR = "prior"
 DEFAULT_PRIOR = {
     "model": {"family": "lm", "decoder_config": {"model_type": "gpt2", "n_embd": 256, "n_layer": 4, "n_head": 4, "resid_pdrop": 0.1, "embd_pdrop": 0.1}},
     "data": {"source": "files", "tokenizer": "wordlevel"},
-    "train": {"max_steps": 3000, "batch_size": 64, "learning_rate": 1.0e-3, "warmup_steps": 100, "eval_every": 1000, "save_every": 0, "log_every": 100, "show_reconstructions": 0},
+    # packed rows: every batch a random sample of the code sequences, no padding
+    "train": {"max_steps": 3000, "batch_size": 16, "pack_length": 256, "learning_rate": 1.0e-3, "warmup_steps": 100, "eval_every": 1000, "save_every": 0, "log_every": 100, "show_reconstructions": 0},
 }
 
 
@@ -79,6 +80,8 @@ def train_prior(run_dir: str | Path, overrides: list[str] | None = None, recipe_
     key = "n_positions" if decoder.get("model_type", "gpt2") == "gpt2" else "max_position_embeddings"
     multiple = max(1, recipe.train.pad_to_multiple_of)  # [BOS] codes [EOS], padded to the batch width multiple, must fit
     decoder[key] = max(int(decoder.get(key) or 0), -(-(longest + 2) // multiple) * multiple)
+    if recipe.train.pack_length:  # a packed row holds at least the longest code sequence
+        recipe.train.pack_length = max(recipe.train.pack_length, longest + 2)
     return train(recipe)
 
 
