@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -139,3 +140,15 @@ def test_an_output_dir_that_cannot_be_written_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(run_folder.os, "access", lambda path, mode: Path(path) != tmp_path)
     with pytest.raises(RunFolderError, match="is not writable"):
         train(tiny_recipe(tmp_path / "run", *SHORT))
+
+
+def test_checkpoints_of_tied_weights_print_no_shared_tensor_note(tmp_path, caplog):
+    from accelerate.utils.other import clean_state_dict_for_safetensors
+
+    caplog.set_level(logging.WARNING)
+    result = train(tiny_recipe(tmp_path, *SHORT))
+    assert len(complete_checkpoints(tmp_path)) == 2
+    assert "Removed shared tensor" not in caplog.text
+    # the note is real outside a run (the LM head shares the token embeddings), and only the run hides it
+    clean_state_dict_for_safetensors(dict(result.model.state_dict()))
+    assert "Removed shared tensor {'decoder.lm.lm_head.weight'}" in caplog.text
