@@ -152,3 +152,18 @@ def test_checkpoints_of_tied_weights_print_no_shared_tensor_note(tmp_path, caplo
     # the note is real outside a run (the LM head shares the token embeddings), and only the run hides it
     clean_state_dict_for_safetensors(dict(result.model.state_dict()))
     assert "Removed shared tensor {'decoder.lm.lm_head.weight'}" in caplog.text
+
+
+def test_resume_of_a_finished_run_without_checkpoints_is_refused(tmp_path):
+    train(tiny_recipe(tmp_path, *SHORT, "train.save_every=0"))
+    before = digest(tmp_path)
+    with pytest.raises(RunFolderError, match="holds a saved model but no complete checkpoint to continue from.*--overwrite"):
+        train(tiny_recipe(tmp_path, *SHORT, "train.save_every=0"), resume=True)
+    assert digest(tmp_path) == before
+
+
+def test_the_guard_counts_complete_checkpoints_as_the_loop_does():
+    import textae.training.loop as loop
+    import textae.training.run_folder as run_folder
+
+    assert run_folder.STATE_FILE == loop.STATE_FILE

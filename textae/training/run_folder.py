@@ -26,6 +26,7 @@ from .recipe import DataSection, Recipe, TrainSection
 
 logger = logging.getLogger(__name__)
 
+STATE_FILE = "trainer_state.json"  # as textae.training.loop writes it: a checkpoint is complete once it is inside
 LOCK_FILE = ".textae.lock"
 PID_FILE = ".textae.lock.pid"
 # what a training run writes into its folder; --overwrite deletes these and nothing else
@@ -82,6 +83,12 @@ def guard(run_dir: Path, resume: bool, overwrite: bool) -> None:
             f"run folder {run_dir} already holds a run ({' and '.join(found)}); nothing was changed. "
             "Pass --resume to continue it, or --overwrite to replace it (Python: train(recipe, resume=True) "
             "or train(recipe, overwrite=True)), or choose another train.output_dir"
+        )
+    if resume and "model" in found and not any((run_dir / "checkpoints").glob(f"step_*/{STATE_FILE}")):
+        # resuming from step 0 would train the saved model's run again and replace it
+        raise RunFolderError(
+            f"--resume: run folder {run_dir} holds a saved model but no complete checkpoint to continue from; "
+            "nothing was changed. Pass --overwrite to train it again from the start, or choose another train.output_dir"
         )
 
 
