@@ -187,6 +187,7 @@ def check_checkpoint_fits(checkpoint: Path, model) -> None:
     have, or that has another shape there (instead of torch's many-line load_state_dict error)."""
     from safetensors import safe_open
 
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper prefixes every key; the checkpoint has none
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as f:
         for key in f.keys():
