@@ -1,14 +1,26 @@
-"""The AR LM baseline on PTB: textae's loop against plain ``transformers.Trainer``, side by side.
+"""The AR LM on PTB: textae's loop against plain ``transformers.Trainer``, at equal steps, at equal
+wall-clock and to equal quality.
 
-Both train the same architecture (a GPT-2 decoder from recipes/lm_ptb.yaml) on the same tokenized PTB
-train set, with the same batch size, optimizer, LR schedule, precision and number of steps. Reported:
-valid PPL per word (each sentence's EOS counted as a token, the usual PTB convention) and training
-throughput in predicted (non-padding) tokens per second; the ratio textae / Trainer is printed.
+Arms (each a separate process with one thread, run two at a time so that both sides of a comparison
+meet the same load on the machine):
 
-    python benchmarks/lm_ptb.py                          # reads ../shared/data/ptb
-    python benchmarks/lm_ptb.py --data PATH --steps 12000 --peer-steps 12000
+* ``trainer``  GPT2LMHeadModel + transformers.Trainer: random batches of 32 sentences, AdamW, cosine;
+* ``textae``   the same model and settings through textae's loop (random batches, the defaults);
+* ``packed``   the same model and optimizer through textae's loop with packed rows and torch.compile
+               (``--packed-steps`` steps of ``--packed-rows`` rows × ``--pack-length`` tokens);
+* ``recipe``   ``recipes/lm_ptb.yaml`` as it ships (the best recipe found for a 1-hour budget).
 
-Results go to benchmarks/results/lm_ptb.json and a markdown table to benchmarks/results/lm_ptb.md.
+Every arm evaluates on PTB valid every ``--eval-every`` steps; the training clock leaves evaluation
+out. PPL is per word of PTB valid with each sentence's EOS counted: the token count is checked
+against the file (words + lines). Reported: PPL at equal steps (ratio to the Trainer), the PPL of
+each textae arm when it has trained as long as the Trainer's longest run, and the time each arm
+needs to reach the Trainer's final PPL.
+
+    python benchmarks/lm_ptb.py                                # steps 1000 and 6000, every arm
+    python benchmarks/lm_ptb.py --steps 1000 --arms textae,trainer
+    python benchmarks/lm_ptb.py --reuse                        # re-report finished arms
+
+Results: benchmarks/results/lm_ptb.{json,md}; each arm's own result in --out-dir.
 """
 
 from __future__ import annotations
@@ -18,45 +30,85 @@ import json
 import math
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 
+# the settings both sides share: recipes/lm_ptb.yaml's model as the peer has always been run
+PARITY = {
+    "decoder_config": {"model_type": "gpt2", "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 96, "resid_pdrop": 0.2, "embd_pdrop": 0.2, "attn_pdrop": 0.1},
+    "batch_size": 32,
+    "learning_rate": 1.5e-3,
+    "weight_decay": 0.1,
+    "adam_beta2": 0.999,
+    "warmup_steps": 300,
+    "lr_scheduler": "cosine",
+    "max_grad_norm": 1.0,
+    "max_seq_length": 90,
+    "seed": 0,
+}
 
-def _recipe(args, steps: int):
+
+def valid_token_count(path: Path) -> tuple[int, int, int]:
+    """Words, sentences and words + one EOS per sentence of a PTB file (whitespace-split)."""
+    lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    words = sum(len(x) for x in lines)
+    return words, len(lines), words + len(lines)
+
+
+def _parity_recipe(args, arm: str, steps: int, out: Path):
     from textae.training import load_recipe
 
-    return load_recipe(
-        REPO / "recipes" / "lm_ptb.yaml",
-        [
-            f"data.train_files=[{args.data}/train.txt]",
-            f"data.eval_files=[{args.data}/valid.txt]",
-            f"train.output_dir={args.out_dir}/textae",
-            f"train.max_steps={steps}",
-            f"train.bf16={str(args.bf16).lower()}",
-            "train.save_every=0",
-            f"train.eval_every={args.eval_every}",
-            "train.trackers=[jsonl]",
-        ],
-    )
+    p = PARITY
+    base = {
+        "model": {"family": "lm", "decoder_config": p["decoder_config"]},
+        "data": {"source": "files", "train_files": [f"{args.data}/train.txt"], "eval_files": [f"{args.data}/valid.txt"], "tokenizer": "wordlevel", "vocab_size": 10010, "max_seq_length": p["max_seq_length"]},
+        "train": {k: p[k] for k in ("batch_size", "learning_rate", "weight_decay", "adam_beta2", "warmup_steps", "lr_scheduler", "max_grad_norm", "seed")},
+    }
+    overrides = [f"train.output_dir={out}", f"train.max_steps={steps}", f"train.bf16={str(args.bf16).lower()}", "train.save_every=0", f"train.eval_every={args.eval_every}", "train.eval_batch_size=128", "train.log_every=100", "train.trackers=[jsonl]"]
+    if arm == "packed":
+        overrides += [f"train.pack_length={args.pack_length}", f"train.batch_size={args.packed_rows}", "train.compile=true"]
+    return load_recipe(None, overrides, base=base)
 
 
-def run_textae(args) -> dict:
+def _recipe_arm(args, steps: int | None, out: Path):
+    from textae.training import load_recipe
+
+    overrides = [f"data.train_files=[{args.data}/train.txt]", f"data.eval_files=[{args.data}/valid.txt]", f"train.output_dir={out}", "train.save_every=0", "train.trackers=[jsonl]"]
+    if steps:
+        overrides.append(f"train.max_steps={steps}")
+    return load_recipe(REPO / "recipes" / "lm_ptb.yaml", overrides)
+
+
+def _eval_curve(run_dir: Path) -> list[dict]:
+    curve = []
+    for line in (run_dir / "logs" / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "eval/ppl" in row:
+            curve.append({"step": row["step"], "train_seconds": row["eval/train_seconds"], "ppl": row["eval/ppl"]})
+    return curve
+
+
+def run_textae(args, arm: str, steps: int, out: Path) -> dict:
     from textae.training import train
 
-    result = train(_recipe(args, args.steps))
+    recipe = _recipe_arm(args, None if arm == "recipe" else steps, out) if arm == "recipe" else _parity_recipe(args, arm, steps, out)
+    result = train(recipe)
     m = result.metrics
+    t = recipe.train
     return {
         "valid_ppl": m["eval"]["ppl"],
-        "valid_nll_per_token": m["eval"]["nll_per_token"],
-        "tokens_per_second": m["throughput"]["tokens_per_second"],
+        "valid_tokens": m["eval"]["tokens"],
         "train_seconds": m["throughput"]["seconds"],
         "train_tokens": m["throughput"]["tokens"],
+        "tokens_per_second": m["throughput"]["tokens_per_second"],
         "steps": m["throughput"]["steps"],
+        "curve": _eval_curve(result.run_dir),
+        "settings": {"batch_size": t.batch_size, "pack_length": t.pack_length, "compile": t.compile, "bf16": t.bf16, "max_steps": t.max_steps, "learning_rate": t.learning_rate, "model": recipe.model},
     }
 
 
@@ -68,6 +120,8 @@ class CountingCollator:
         self.tokens = 0
 
     def __call__(self, rows):
+        import torch
+
         seqs = [[self.bos, *r["input_ids"], self.eos] for r in rows]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.pad, dtype=torch.long)
@@ -80,107 +134,245 @@ class CountingCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-@torch.no_grad()
-def valid_ppl(model, dataset, collator, batch_size: int = 128) -> float:
+def valid_nll(model, rows, collator, bf16: bool, batch_size: int = 128) -> tuple[float, int]:
+    """Summed NLL (nats) and predicted tokens of ``rows`` under a plain HF causal LM."""
+    import torch
+
+    was_training = model.training
     model.eval()
     nll, tokens = 0.0, 0
-    rows = list(dataset)
-    for i in range(0, len(rows), batch_size):
-        batch = collator(rows[i : i + batch_size])
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
-        targets = batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="sum")
-        nll += loss.item()
-        tokens += int((targets != -100).sum())
-    return math.exp(nll / tokens)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(rows), batch_size):
+            batch = collator(rows[i : i + batch_size])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+            targets = batch["labels"][:, 1:]
+            nll += torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="sum").item()
+            tokens += int((targets != -100).sum())
+    model.train(was_training)
+    return nll, tokens
 
 
-def run_trainer(args) -> dict:
-    """The peer: GPT2LMHeadModel + transformers.Trainer, defaults except what must match."""
-    from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArguments
+def run_trainer(args, steps: int, out: Path) -> dict:
+    """The peer: GPT2LMHeadModel + transformers.Trainer, its defaults except what must match."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
-    from textae.training.build import build_tokenizer, raw_split
     from textae.data import tokenize_dataset
+    from textae.training.build import build_tokenizer, raw_split
 
-    recipe = _recipe(args, args.peer_steps)
+    recipe = _parity_recipe(args, "textae", steps, out)
     t, d = recipe.train, recipe.data
     train_raw, eval_raw = raw_split(recipe, "train"), raw_split(recipe, "eval")
     tokenizer = build_tokenizer(recipe, train_raw)
     train_ds = tokenize_dataset(train_raw, tokenizer, d.text_column, d.max_seq_length).remove_columns(["length"])
-    eval_ds = tokenize_dataset(eval_raw, tokenizer, d.text_column, d.max_seq_length).remove_columns(["length"])
+    eval_rows = list(tokenize_dataset(eval_raw, tokenizer, d.text_column, d.max_seq_length).remove_columns(["length"]))
     spec = dict(recipe.model["decoder_config"])
     config = AutoConfig.for_model(spec.pop("model_type"), vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **spec)
     torch.manual_seed(t.seed)
     model = AutoModelForCausalLM.from_config(config)
     collator = CountingCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    eval_collator = CountingCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    curve: list[dict] = []
+    clock = {"start": None, "excluded": 0.0}
+
+    class EvalCurve(TrainerCallback):
+        """Valid PPL every ``eval_every`` steps, on a training clock that leaves the evaluation out."""
+
+        def on_train_begin(self, *_, **__):
+            clock["start"] = time.perf_counter()
+
+        def on_step_end(self, _args, state, control, **kwargs):
+            if args.eval_every and state.global_step % args.eval_every == 0:
+                began = time.perf_counter()
+                nll, tokens = valid_nll(model, eval_rows, eval_collator, args.bf16)
+                trained = began - clock["start"] - clock["excluded"]
+                curve.append({"step": state.global_step, "train_seconds": trained, "ppl": math.exp(nll / tokens)})
+                clock["excluded"] += time.perf_counter() - began
+
     targs = TrainingArguments(
-        output_dir=str(Path(args.out_dir) / "trainer"),
-        max_steps=args.peer_steps,
-        per_device_train_batch_size=t.batch_size,
-        learning_rate=t.learning_rate,
-        weight_decay=t.weight_decay,
-        adam_beta2=t.adam_beta2,
-        warmup_steps=t.warmup_steps,
-        lr_scheduler_type=t.lr_scheduler,
-        max_grad_norm=t.max_grad_norm,
-        bf16=args.bf16,
-        use_cpu=not torch.cuda.is_available(),
-        save_strategy="no",
-        eval_strategy="no",
-        logging_steps=100,
-        report_to=[],
-        seed=t.seed,
-        remove_unused_columns=False,
-        disable_tqdm=True,
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=t.batch_size, learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay, adam_beta2=t.adam_beta2, warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler,
+        max_grad_norm=t.max_grad_norm, bf16=args.bf16, use_cpu=not torch.cuda.is_available(), save_strategy="no",
+        eval_strategy="no", logging_steps=100, report_to=[], seed=t.seed, remove_unused_columns=False, disable_tqdm=True,
     )
-    trainer = Trainer(model=model, args=targs, train_dataset=train_ds, data_collator=collator)
-    start = time.perf_counter()
+    trainer = Trainer(model=model, args=targs, train_dataset=train_ds, data_collator=collator, callbacks=[EvalCurve()])
     trainer.train()
-    seconds = time.perf_counter() - start
-    tokens = collator.tokens
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-        ppl = valid_ppl(model, eval_ds, CountingCollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id))
-    return {"valid_ppl": ppl, "tokens_per_second": tokens / seconds, "train_seconds": seconds, "train_tokens": tokens, "steps": args.peer_steps}
+    seconds = time.perf_counter() - clock["start"] - clock["excluded"]
+    nll, tokens = valid_nll(model, eval_rows, eval_collator, args.bf16)
+    if not curve or curve[-1]["step"] != steps:
+        curve.append({"step": steps, "train_seconds": seconds, "ppl": math.exp(nll / tokens)})
+    return {
+        "valid_ppl": math.exp(nll / tokens), "valid_tokens": tokens, "train_seconds": seconds, "train_tokens": collator.tokens,
+        "tokens_per_second": collator.tokens / seconds, "steps": steps, "curve": curve, "optimizer": targs.optim.value if hasattr(targs.optim, "value") else str(targs.optim),
+    }
+
+
+def worker(args) -> int:
+    """One arm in this process: trains, then writes its result file."""
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(args.out_dir) / f"{args.worker}_{args.worker_steps}"
+    began = time.time()
+    if args.worker == "trainer":
+        result = run_trainer(args, args.worker_steps, out)
+    else:
+        result = run_textae(args, args.worker, args.worker_steps, out)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of the whole arm (one thread): a measure that other load on the machine barely moves
+    result.update(arm=args.worker, requested_steps=args.worker_steps, wall_seconds=time.time() - began, cpu_seconds=usage.ru_utime + usage.ru_stime,
+                  settings_key=_key(args, args.worker, args.worker_steps))
+    Path(str(out) + ".json").write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _key(args, arm: str, steps: int) -> dict:
+    key = {"arm": arm, "steps": steps, "bf16": args.bf16, "eval_every": args.eval_every, "parity": PARITY}
+    if arm == "packed":
+        key.update(pack_length=args.pack_length, rows=args.packed_rows)
+    if arm == "recipe":
+        key["recipe"] = (REPO / "recipes" / "lm_ptb.yaml").read_text()
+    return key
+
+
+def _jobs(args) -> list[tuple[str, int]]:
+    """The arms in the order they start: the two sides of each equal-step comparison side by side."""
+    unknown = set(args.arms) - {"trainer", "textae", "packed", "recipe"}
+    if unknown:
+        raise SystemExit(f"unknown arms {sorted(unknown)}; arms: trainer, textae, packed, recipe")
+    jobs = [(arm, s) for s in args.steps for arm in ("trainer", "textae") if arm in args.arms]
+    jobs += [("packed", args.packed_steps)] if "packed" in args.arms else []
+    return jobs + ([("recipe", 0)] if "recipe" in args.arms else [])
+
+
+def run_all(args) -> dict[tuple[str, int], dict]:
+    """Runs the arms not already finished (``--reuse``), ``--jobs`` at a time, each with one thread."""
+    results, pending = {}, []
+    for arm, steps in _jobs(args):
+        path = Path(args.out_dir) / f"{arm}_{steps}.json"
+        if args.reuse and path.exists():
+            found = json.loads(path.read_text())
+            if found.get("settings_key") == json.loads(json.dumps(_key(args, arm, steps))):
+                results[(arm, steps)] = found
+                continue
+        pending.append((arm, steps, path))
+    running: list[tuple[subprocess.Popen, tuple]] = []
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            arm, steps, path = pending.pop(0)
+            cmd = [sys.executable, __file__, "--worker", arm, "--worker-steps", str(steps), "--data", args.data, "--out-dir", args.out_dir,
+                   "--eval-every", str(args.eval_every), "--pack-length", str(args.pack_length), "--packed-rows", str(args.packed_rows),
+                   "--bf16" if args.bf16 else "--no-bf16"]
+            log = open(Path(args.out_dir) / f"{arm}_{steps}.log", "w")
+            print(f"lm_ptb: starting {arm} ({steps or 'recipe'} steps)", flush=True)
+            running.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), (arm, steps, path)))
+        for proc, job in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, job))
+                arm, steps, path = job
+                if proc.returncode != 0:
+                    raise SystemExit(f"lm_ptb: arm {arm} ({steps} steps) failed; see {Path(args.out_dir) / f'{arm}_{steps}.log'}")
+                results[(arm, steps)] = json.loads(path.read_text())
+                print(f"lm_ptb: {arm} ({steps} steps) done: PPL {results[(arm, steps)]['valid_ppl']:.2f}", flush=True)
+        time.sleep(2)
+    return results
+
+
+def time_to_reach(curve: list[dict], target: float) -> float | None:
+    """Training seconds at which the curve first reaches ``target`` PPL (linear between evaluations)."""
+    previous = None
+    for point in curve:
+        if point["ppl"] <= target:
+            if previous is None:
+                return point["train_seconds"]
+            (t0, p0), (t1, p1) = (previous["train_seconds"], previous["ppl"]), (point["train_seconds"], point["ppl"])
+            return t0 + (t1 - t0) * (p0 - target) / (p0 - p1) if p0 != p1 else t1
+        previous = point
+    return None
+
+
+def ppl_at(curve: list[dict], seconds: float) -> float | None:
+    """The last evaluated PPL at or before ``seconds`` of training (a run that ended sooner: its final PPL)."""
+    before = [p for p in curve if p["train_seconds"] <= seconds]
+    return before[-1]["ppl"] if before else None
+
+
+def report(args, results: dict) -> tuple[str, dict]:
+    words, sentences, expected_tokens = valid_token_count(Path(args.data) / "valid.txt")
+    for r in results.values():
+        if r["valid_tokens"] != expected_tokens:
+            raise SystemExit(f"lm_ptb: an arm counted {r['valid_tokens']} valid tokens, the file has {expected_tokens} ({words} words + {sentences} EOS)")
+    lines = [f"PPL per word of PTB valid, each sentence's EOS counted: {expected_tokens:,} tokens ({words:,} words + {sentences:,} EOS), checked against the file.", ""]
+    lines += ["**Equal steps, same model and settings**", "", "| steps | arm | valid PPL | ratio to Trainer | train time | tokens/s |", "| --- | --- | --- | --- | --- | --- |"]
+    summary: dict = {"equal_steps": {}, "equal_time": {}}
+    for steps in args.steps:
+        peer = results.get(("trainer", steps))
+        for arm in ("trainer", "textae"):
+            r = results.get((arm, steps))
+            if r is None:
+                continue
+            ratio = r["valid_ppl"] / peer["valid_ppl"] if peer else None
+            summary["equal_steps"][f"{arm}_{steps}"] = {"ppl": r["valid_ppl"], "ratio_to_trainer": ratio, "train_seconds": r["train_seconds"]}
+            lines.append(f"| {steps} | {arm} | {r['valid_ppl']:.2f} | {f'{ratio:.4f}' if ratio else '–'} | {r['train_seconds'] / 60:.1f} min | {r['tokens_per_second']:.0f} |")
+    longest = max((s for s in args.steps if ("trainer", s) in results), default=None)
+    if longest:
+        peer = results[("trainer", longest)]
+        budget, target = peer["train_seconds"], peer["valid_ppl"]
+        lines += ["", f"**Equal wall-clock and time to quality** (the Trainer's {longest}-step run: {budget / 60:.1f} min of training, final PPL {target:.2f})", "",
+                  "| arm | steps | PPL at the Trainer's time | vs Trainer | time to the Trainer's final PPL | vs Trainer | final PPL | its train time |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for (arm, steps), r in sorted(results.items()):
+            if arm == "trainer" and steps != longest:
+                continue
+            at = ppl_at(r["curve"], budget)
+            reach = time_to_reach(r["curve"], target)
+            summary["equal_time"][f"{arm}_{steps}"] = {"ppl_at_trainer_time": at, "seconds_to_trainer_ppl": reach, "time_ratio": reach / budget if reach else None, "final_ppl": r["valid_ppl"], "train_seconds": r["train_seconds"]}
+            lines.append(
+                f"| {arm} | {r['steps']} | {f'{at:.2f}' if at else '–'} | {f'{at / target - 1:+.1%}' if at else '–'} | "
+                f"{f'{reach / 60:.1f} min' if reach else 'not reached'} | {f'{reach / budget:.2f}×' if reach else '–'} | {r['valid_ppl']:.2f} | {r['train_seconds'] / 60:.1f} min |"
+            )
+    return "\n".join(lines), summary
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ptb"))
-    parser.add_argument("--steps", type=int, default=6000, help="textae training steps")
-    parser.add_argument("--peer-steps", type=int, default=None, help="Trainer steps (default: the same as --steps)")
-    parser.add_argument("--eval-every", type=int, default=0)
+    parser.add_argument("--steps", default="1000,6000", help="equal-step comparisons (comma-separated)")
+    parser.add_argument("--arms", default="trainer,textae,packed,recipe")
+    parser.add_argument("--packed-steps", type=int, default=6000)
+    parser.add_argument("--packed-rows", type=int, default=16)
+    parser.add_argument("--pack-length", type=int, default=128)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=2, help="arms run at once (one thread each)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--reuse", action="store_true", help="re-report arms already finished with the same settings")
     parser.add_argument("--out-dir", default=str(REPO / "runs" / "bench_lm_ptb"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "lm_ptb"))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-steps", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.peer_steps = args.peer_steps or args.steps
     if not Path(args.data, "train.txt").exists():
         print(f"lm_ptb: PTB not found at {args.data} (pass --data)", file=sys.stderr)
         return 2
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    ours = run_textae(args)
-    peer = run_trainer(args)
-    ratio = ours["tokens_per_second"] / peer["tokens_per_second"]
-    result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "settings": {"steps": args.steps, "peer_steps": args.peer_steps, "bf16": args.bf16, "recipe": "recipes/lm_ptb.yaml"},
-        "ppl_unit": "per word of PTB valid, each sentence's EOS counted (82,430 tokens)",
-        "textae": ours,
-        "transformers_trainer": peer,
-        "throughput_ratio_textae_over_trainer": ratio,
+    if args.worker:
+        return worker(args)
+    args.steps = [int(s) for s in str(args.steps).split(",") if s]
+    args.arms = [a for a in args.arms.split(",") if a]
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    results = run_all(args)
+    table, summary = report(args, results)
+    import torch
+
+    record = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; each arm one thread, {args.jobs} arms at a time",
+        "settings": {"steps": args.steps, "arms": args.arms, "parity": PARITY, "bf16": args.bf16, "eval_every": args.eval_every,
+                     "packed": {"steps": args.packed_steps, "rows": args.packed_rows, "pack_length": args.pack_length, "compile": True}},
+        "summary": summary,
+        "arms": {f"{arm}_{steps}": r for (arm, steps), r in sorted(results.items())},
     }
-    table = "\n".join(
-        [
-            "| run | steps | train time | tokens/s | valid PPL (per word + EOS) |",
-            "| --- | --- | --- | --- | --- |",
-            f"| textae loop | {ours['steps']} | {ours['train_seconds'] / 60:.1f} min | {ours['tokens_per_second']:.0f} | {ours['valid_ppl']:.1f} |",
-            f"| transformers.Trainer | {peer['steps']} | {peer['train_seconds'] / 60:.1f} min | {peer['tokens_per_second']:.0f} | {peer['valid_ppl']:.1f} |",
-            f"| ratio textae / Trainer | | | {ratio:.2f}× | |",
-        ]
-    )
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results + ".json").write_text(json.dumps(result, indent=2))
+    Path(args.results + ".json").write_text(json.dumps(record, indent=2))
     Path(args.results + ".md").write_text(table + "\n")
     print(table)
     return 0

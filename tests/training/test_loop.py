@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from tests.conftest import REPO, TINY_DECODER, TINY_ENCODER
+from tests.conftest import REPO, TINY_DECODER, TINY_ENCODER, tiny_model
 from textae.training import complete_checkpoints, load_recipe, train
 
 TINY = {
@@ -284,3 +284,101 @@ def test_each_epoch_corrupts_an_example_afresh(tmp_path):
     first, again, second = epoch(0), epoch(0), epoch(1)
     assert first == again  # a rerun (or a resume) corrupts alike
     assert first.keys() == second.keys() and first != second  # the next epoch corrupts anew
+
+
+def _micro_batches(tokenizer, corpus, family):
+    """Four micro-batches of different sizes and lengths, and one batch holding them all."""
+    from textae.data import TextAECollator
+
+    c = tiny_model(family, tokenizer).config
+    by_length = {}
+    for ids in tokenizer(corpus[:300], add_special_tokens=False)["input_ids"]:
+        by_length.setdefault(len(ids), []).append(ids)
+    lengths = sorted(n for n, found in by_length.items() if len(found) >= 6)
+    picked = [lengths[0], lengths[len(lengths) // 3], lengths[2 * len(lengths) // 3], lengths[-1]]
+    groups = [by_length[n][:size] for n, size in zip(picked, (3, 5, 2, 6))]
+    collate = TextAECollator(c.pad_token_id, c.bos_token_id, c.eos_token_id, mode="lm" if family == "lm" else "autoencoder")
+    return [collate([{"input_ids": x} for x in g]) for g in groups], collate([{"input_ids": x} for g in groups for x in g])
+
+
+def _gradients(model, accelerator, batches, scale=None):
+    from textae.training.loop import Position, accumulate_gradients
+
+    model.zero_grad()
+    if scale is None:
+        accumulate_gradients(accelerator, model, batches, {}, Position(), seed=0)
+    else:  # the mean of each micro-batch's mean: what a loop that ignores the items per micro-batch does
+        for batch in batches:
+            accelerator.backward(model(**batch).loss * scale)
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("family", ["lm", "ae"])
+def test_an_accumulated_step_gives_the_gradient_of_one_batch_of_all_its_micro_batches(tokenizer, corpus, family):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(tiny_model(family, tokenizer).eval())  # eval: no dropout, the arithmetic alone
+    micro, whole = _micro_batches(tokenizer, corpus, family)
+    assert len({b["labels"].shape[1] for b in micro}) == 4
+    accumulated = _gradients(model, accelerator, micro)
+    one_batch = _gradients(model, accelerator, [whole])
+    assert accumulated.keys() == one_batch.keys()
+    for name in one_batch:
+        torch.testing.assert_close(accumulated[name], one_batch[name], atol=1e-5, rtol=0, msg=name)
+    # averaging the micro-batches' means instead weighs a short sentence's tokens more: another gradient
+    naive = _gradients(model, accelerator, micro, scale=0.25)
+    assert max((naive[n] - one_batch[n]).abs().max().item() for n in one_batch) > 1e-4
+
+
+SPEED_SWITCHES = {
+    "compile": ["train.compile=true"],
+    "adamw_fused": ["train.adamw_impl=fused"],
+    "adamw_foreach": ["train.adamw_impl=foreach"],
+    "checkpointing": ["train.gradient_checkpointing=true"],
+}
+
+
+@pytest.mark.parametrize("switch", list(SPEED_SWITCHES))
+def test_each_speed_switch_trains_as_the_plain_path_and_resumes_exactly(tmp_path, switch):
+    settings = ["train.max_steps=6", "train.save_every=3", "train.eval_every=0", "train.pack_length=64", "train.batch_size=4", "data.max_seq_length=24"]
+    plain = train(tiny_recipe(tmp_path / "plain", *settings, "train.adamw_impl=single", family="lm"))
+    on = SPEED_SWITCHES[switch]
+    full = train(tiny_recipe(tmp_path / "full", *settings, *on, family="lm"))
+    assert full.metrics["eval"]["loss"] == pytest.approx(plain.metrics["eval"]["loss"], rel=2e-3)
+    train(tiny_recipe(tmp_path / "cut", *settings, *on, family="lm"), stop_after_step=4)
+    resumed = train(tiny_recipe(tmp_path / "cut", *settings, *on, family="lm"), resume=True).model
+    a, b = full.model.state_dict(), resumed.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("batching", [["train.pack_length=48", "train.batch_size=3"], ["train.max_tokens_per_batch=200"]])
+def test_packed_and_token_budget_runs_resume_exactly_across_epochs(tmp_path, batching):
+    # 64 sentences: an epoch is a few batches, so the cut (step 7) and the end fall in later epochs
+    settings = ["data.synthetic_train_size=64", "train.max_steps=12", "train.save_every=7", "train.eval_every=0", *batching]
+    family = "lm" if "pack" in batching[0] else "ae"
+    full = train(tiny_recipe(tmp_path / "full", *settings, family=family)).model
+    train(tiny_recipe(tmp_path / "cut", *settings, family=family), stop_after_step=9)
+    resumed = train(tiny_recipe(tmp_path / "cut", *settings, family=family), resume=True).model
+    a, b = full.state_dict(), resumed.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize(
+    "settings,family,message",
+    [
+        (["train.pack_length=64"], "ae", "encoder reads one sentence a row"),
+        (["train.pack_length=64", "train.max_tokens_per_batch=512"], "lm", "set one of them"),
+        (["train.group_by_length=true", "train.max_tokens_per_batch=512"], "ae", "set one of them"),
+        (["train.pack_length=20"], "lm", r"at least data.max_seq_length \+ 2 = 26"),
+        (["train.adamw_impl=sparse"], "lm", "adamw_impl must be"),
+    ],
+)
+def test_batching_and_optimizer_settings_that_cannot_work_are_refused_by_name(tmp_path, settings, family, message):
+    with pytest.raises(ValueError, match=message):
+        train(tiny_recipe(tmp_path, "train.max_steps=2", *settings, family=family))

@@ -12,6 +12,7 @@ from torch.utils.data import Sampler
 
 from ..noise import NoisePipeline, example_seed
 from ..tensors import IGNORE_INDEX, pad_sequences
+from .batching import first_fit_rows
 from .tokenization import encode_texts
 
 
@@ -30,6 +31,13 @@ class TextAECollator:
     rows without one (streaming data) take a seed hashed from their content and ``seed``.
     ``clean_inputs`` adds ``clean_input_ids`` / ``clean_attention_mask``, the uncorrupted encoder input
     (for a consistency term).
+
+    Packing (mode "lm", ``pack_length`` L): the rows' [BOS] x [EOS] sequences are placed into rows of
+    L tokens by :func:`~textae.data.batching.first_fit_rows` (the same fit the
+    :class:`~textae.data.batching.PackedBatchSampler` used to choose the batch). ``position_ids`` [R, L]
+    restart at 0 with each sentence and there is no ``attention_mask``: transformers reads the restarts
+    as sentence boundaries and masks attention across them, so no sentence sees another. ``labels``
+    are -100 at each sentence's BOS (never predicted from the previous sentence) and on the padding.
     """
 
     def __init__(
@@ -47,9 +55,12 @@ class TextAECollator:
         extra_columns: Sequence[str] = (),
         pad_to_multiple_of: int = 1,
         seed: int = 0,
+        pack_length: int | None = None,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
+        if pack_length and mode != "lm":
+            raise ValueError("packing (pack_length) needs mode 'lm': an encoder reads one sentence a row")
         if noise is not None and noise.text_steps and tokenizer is None:
             raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
@@ -63,6 +74,12 @@ class TextAECollator:
         # few distinct shapes let kernels (oneDNN, cuDNN, torch.compile) reuse what they prepared
         self.multiple = max(1, pad_to_multiple_of)
         self.seed = seed
+        self.pack_length = pack_length
+
+    @property
+    def overhead(self) -> int:
+        """Tokens added to each sentence: BOS / EOS for the decoder, the template for the encoder."""
+        return max(2, len(self.prefix) + len(self.suffix)) if self.mode == "autoencoder" else 2
 
     def _row_seed(self, row: dict) -> int:
         if "noise_seed" in row:
@@ -89,6 +106,8 @@ class TextAECollator:
             raise ValueError("cannot collate an empty batch")
         clean = [list(r["input_ids"]) for r in rows]
         full = [[self.bos, *x, self.eos] for x in clean]
+        if self.pack_length:
+            return self._packed(full)
         labels, _ = pad_sequences(full, IGNORE_INDEX, self.multiple)
         batch = {"labels": labels}
         if self.mode == "lm":
@@ -101,6 +120,24 @@ class TextAECollator:
         for name in self.extra_columns:
             batch[name] = torch.as_tensor([r[name] for r in rows], dtype=torch.long)
         return batch
+
+    def _packed(self, seqs: list[list[int]]) -> dict[str, torch.Tensor]:
+        rows = first_fit_rows([len(s) for s in seqs], self.pack_length)
+        shape = (len(rows), self.pack_length)
+        input_ids = torch.full(shape, self.pad, dtype=torch.long)
+        labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
+        positions = torch.empty(shape, dtype=torch.long)
+        for r, members in enumerate(rows):
+            at = 0
+            for m in members:
+                seq = torch.as_tensor(seqs[m], dtype=torch.long)
+                n = len(seq)
+                input_ids[r, at : at + n] = seq
+                labels[r, at + 1 : at + n] = seq[1:]
+                positions[r, at : at + n] = torch.arange(n)
+                at += n
+            positions[r, at:] = torch.arange(self.pack_length - at)  # the padding: a span of its own
+        return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
 
     def _wrap(self, ids: list[int]) -> list[int]:
         return [*self.prefix, *ids, *self.suffix]

@@ -203,7 +203,8 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
     config_class = TextAEBaseConfig
     base_model_prefix = "textae"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    # activation_checkpointing_enable() reaches every HF backbone inside (encoder, decoder, generator)
+    supports_gradient_checkpointing = True
     _supports_sdpa = True
     _can_compile_fullgraph = False
 
@@ -248,6 +249,12 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
             mine, theirs = getattr(c, f"{name}_token_id"), getattr(tokenizer, f"{name}_token_id")
             if theirs is not None and mine is not None and theirs != mine:
                 raise ValueError(f"{where}: the tokenizer's {name.upper()} id is {theirs} but the model's is {mine}; it is not this model's tokenizer")
+
+    def loss_items(self, batch: dict) -> int:
+        """How many items this model's loss averages over in ``batch``: its predicted tokens (targets
+        ``labels[:, 1:]`` other than -100). The loop weighs each micro-batch of an accumulated or
+        multi-process step by it, so the step's gradient is that of one batch holding them all."""
+        return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
     def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
         """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights``, then the per-step ``loss_weights``
@@ -367,6 +374,12 @@ class TextAutoencoderModel(TextAEModelBase):
         self.all_tied_weights_keys.update(ties)
         # save_pretrained reads the targets from ``_tied_weights_keys`` and stores each source once
         self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), **ties}
+
+    def loss_items(self, batch: dict) -> int:
+        # a reconstruction averaged per sentence (the ELBO's scale) weighs each sentence alike
+        if self.config.reconstruction_reduction == "sentence":
+            return int(batch["labels"].shape[0])
+        return super().loss_items(batch)
 
     def build_conditioning(self) -> LabelConditioning | None:
         """The label conditioning of a family with ``uses_class_labels`` (None: not conditioned)."""

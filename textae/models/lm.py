@@ -24,7 +24,11 @@ class TextLMConfig(TextAEBaseConfig):
 
 
 class TextLM(TextAEModelBase):
-    """Autoregressive LM: ``input_ids`` = ``labels`` = [BOS] x [EOS] (labels -100 padded)."""
+    """Autoregressive LM: ``input_ids`` = ``labels`` = [BOS] x [EOS] (labels -100 padded).
+
+    Packed rows (several sentences a row, see :class:`~textae.data.TextAECollator`) come with
+    ``position_ids`` [B, T] that restart at each sentence and no ``attention_mask``.
+    """
 
     config_class = TextLMConfig
     batch_format = "lm"
@@ -43,6 +47,7 @@ class TextLM(TextAEModelBase):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         loss_weights: dict[str, float] | None = None,
+        position_ids: torch.Tensor | None = None,
         cache=None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
@@ -51,7 +56,7 @@ class TextLM(TextAEModelBase):
     ) -> TextLMOutput:
         if loss_weights and set(loss_weights) - {"reconstruction"}:
             raise ValueError(f"TextLM has one loss term, 'reconstruction'; got {sorted(loss_weights)}")
-        out = self.decoder(input_ids, attention_mask, cache=cache, use_cache=use_cache)
+        out = self.decoder(input_ids, attention_mask, cache=cache, use_cache=use_cache, position_ids=position_ids)
         if labels is None:
             return TextLMOutput(logits=out.logits, cache=getattr(out, "cache", None))
         nll = token_cross_entropy(out.logits[:, :-1], labels[:, 1:])
@@ -61,7 +66,8 @@ class TextLM(TextAEModelBase):
             reconstruction_loss=loss,
             logits=out.logits,
             loss_terms={"reconstruction": loss},
-            stats={"nll_per_sentence": nll.sum(1).mean().detach()},
+            # one EOS target per sentence, whether a row holds one sentence or several (packed)
+            stats={"nll_per_sentence": (nll.sum() / (labels == self.config.eos_token_id).sum().clamp(min=1)).detach()},
         )
 
     @torch.no_grad()

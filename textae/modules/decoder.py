@@ -132,8 +132,10 @@ class LatentDecoder(nn.Module):
         latent_mask: torch.Tensor | None = None,
         cache=None,
         use_cache: bool | None = None,
+        position_ids: torch.Tensor | None = None,
     ):
-        """input_ids: [B, T]; latent: [B, d] or [B, L, d]; returns the HF causal-LM output (logits [B, T, V])."""
+        """input_ids: [B, T]; latent: [B, d] or [B, L, d]; position_ids [B, T] (packed sentences: restarting
+        at each one, with no attention_mask); returns the HF causal-LM output (logits [B, T, V])."""
         embeds = self.lm.get_input_embeddings()(input_ids)
         memory = None
         if latent is not None:
@@ -149,6 +151,11 @@ class LatentDecoder(nn.Module):
         if use_cache and cache is None and memory is not None and self.lm.config.model_type != "gpt2":
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         kwargs = {}
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+            if cache is None:
+                # transformers masks attention between packed sentences only when no cache is in use
+                use_cache = False
         if memory is not None:
             kwargs["encoder_hidden_states"] = memory
             if latent_mask is not None:

@@ -9,6 +9,7 @@ resume (seedable batches, skipped batches, RNG states), and the final model save
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator
+from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
 from ..data.loading import column_array
 from ..noise import NoisePipeline
 from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
@@ -118,12 +120,63 @@ def _param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _apply_gradients(accelerator, model, optimizer, scheduler, max_norm: float, step: int = 0) -> float | None:
-    """On a sync step: clip, and update unless the gradient norm is not finite (then drop the
-    gradients). Returns the norm, which is the same on every process; None between accumulations.
-    ``step`` is the step being taken (1-based), for the fault-injection hook only."""
-    if not accelerator.sync_gradients:
-        return None
+def make_optimizer(model, t) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters; ``train.adamw_impl`` picks torch's fused, foreach or
+    single-tensor kernel ("auto": fused where torch has it for these parameters, else foreach)."""
+    impl = t.adamw_impl
+    if impl not in ("auto", "fused", "foreach", "single"):
+        raise ValueError(f"train.adamw_impl must be 'auto', 'fused', 'foreach' or 'single', got {impl!r}")
+    if impl == "auto":
+        impl = "fused" if _fused_adamw_supported(model) else "foreach"
+    kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "single": {"foreach": False}}
+    return torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2), **kernels[impl])
+
+
+def _fused_adamw_supported(model) -> bool:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return bool(params) and all(p.dtype in (torch.float32, torch.bfloat16, torch.float16) and p.device.type in ("cpu", "cuda") for p in params)
+
+
+def _step_items(accelerator, model, micro_batches) -> tuple[list[float], float]:
+    """What each micro-batch's loss averages over (predicted tokens, or sentences) and the total over
+    the whole step on every process."""
+    unwrapped = accelerator.unwrap_model(model)
+    counts = [float(unwrapped.loss_items(batch)) for batch in micro_batches]
+    total = torch.tensor(sum(counts), dtype=torch.float64, device=accelerator.device)
+    return counts, float(accelerator.reduce(total, reduction="sum"))
+
+
+def _optimizer_step(accelerator, model, optimizer, scheduler, micro_batches, weights, position: Position, t):
+    """Forward and backward of every micro-batch of one step, then clip and update (see
+    :func:`accumulate_gradients` and :func:`_apply_gradients`). Returns the last micro-batch's output
+    and the gradient norm."""
+    out = accumulate_gradients(accelerator, model, micro_batches, weights, position, t.seed)
+    return out, _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm, position.step + 1)
+
+
+def accumulate_gradients(accelerator, model, micro_batches, weights, position: Position, seed: int):
+    """Backward of each micro-batch's loss, scaled by its share of the step's items (``n_i · P / N``:
+    P processes, N items over all of them). After DDP's mean over processes the gradient is that of
+    the summed loss ÷ N, what one batch holding every micro-batch gives, whatever their lengths.
+    Only the last micro-batch synchronises the processes. Returns the last micro-batch's output."""
+    counts, total = _step_items(accelerator, model, micro_batches)
+    for i, batch in enumerate(micro_batches):
+        position.batches_seen += 1
+        # dropout's randomness is a pure function of (seed, batch, rank), so a resumed run draws exactly
+        # what the uninterrupted run drew, whatever else consumed the global RNG in between
+        torch.manual_seed(_batch_seed(seed, position.batches_seen, accelerator.process_index))
+        _fault_point("batch", position.step + 1)
+        last = i == len(micro_batches) - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            out = model(**batch, loss_weights=weights)
+            accelerator.backward(out.loss * (counts[i] * accelerator.num_processes / max(total, 1.0)))
+        _fault_point("backward", position.step + 1)
+    return out
+
+
+def _apply_gradients(accelerator, model, optimizer, scheduler, max_norm: float, step: int = 0) -> float:
+    """Clips, and updates unless the gradient norm is not finite (then drops the gradients). Returns
+    the norm, which is the same on every process. ``step`` (1-based) is for the fault hook only."""
     norm = float(accelerator.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf")))
     if math.isfinite(norm):
         optimizer.step()
@@ -208,7 +261,8 @@ def noise_pipeline(model) -> NoisePipeline | None:
     return NoisePipeline(specs, mask_id=c.mask_token_id, vocab_size=c.vocab_size, special_ids=specials)
 
 
-def make_collator(model, recipe: Recipe) -> TextAECollator:
+def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator:
+    """The batch builder of ``model``; ``packed`` packs LM sentences into rows of ``train.pack_length``."""
     extra = ("class_label",) if recipe.data.label_column else ()
     weights = {**getattr(model.config, "loss_weights", {}), **recipe.train.loss_weights}
     return TextAECollator(
@@ -225,7 +279,35 @@ def make_collator(model, recipe: Recipe) -> TextAECollator:
         extra_columns=extra if getattr(model, "uses_class_labels", False) else (),
         pad_to_multiple_of=recipe.train.pad_to_multiple_of,
         seed=recipe.train.seed,
+        pack_length=recipe.train.pack_length if packed else None,
     )
+
+
+def _check_batching(recipe: Recipe, model) -> bool:
+    """Refuses batching settings that cannot go together; returns whether LM rows are packed."""
+    t = recipe.train
+    chosen = [name for name, on in (("train.pack_length", t.pack_length), ("train.max_tokens_per_batch", t.max_tokens_per_batch), ("train.group_by_length", t.group_by_length)) if on]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} are different ways to batch; set one of them")
+    if chosen and recipe.data.streaming:
+        raise ValueError(f"{chosen[0]} needs the sentence lengths in advance; it does not work with data.streaming")
+    if t.pack_length:
+        if model.batch_format != "lm":
+            raise ValueError(f"train.pack_length packs LM sentences into rows; the {recipe.model['family']!r} family's encoder reads one sentence a row (use train.max_tokens_per_batch)")
+        if t.pack_length < recipe.data.max_seq_length + 2:
+            raise ValueError(f"train.pack_length ({t.pack_length}) must hold the longest sentence with BOS and EOS: at least data.max_seq_length + 2 = {recipe.data.max_seq_length + 2}")
+    return bool(t.pack_length)
+
+
+def _batch_sampler(lengths, collator, recipe: Recipe, seeded: bool):
+    """Random batches by default; packed LM rows, token budgets or length grouping when asked."""
+    t = recipe.train
+    if t.pack_length:
+        return PackedBatchSampler(lengths, t.batch_size, t.pack_length, seed=t.seed, with_epoch=seeded)
+    if t.max_tokens_per_batch:
+        return TokenBudgetBatchSampler(lengths, t.max_tokens_per_batch, overhead=collator.overhead, seed=t.seed, with_epoch=seeded)
+    grouping = t.megabatch_mult if t.group_by_length else 1
+    return LengthGroupedBatchSampler(lengths, t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=grouping, with_epoch=seeded)
 
 
 def _train_loader(train_ds, collator, recipe: Recipe):
@@ -235,9 +317,7 @@ def _train_loader(train_ds, collator, recipe: Recipe):
     if len(train_ds) == 0:
         raise ValueError("the training set is empty (after dropping empty texts)")
     seeded = collator.noise is not None  # each example's corruption seeded by (seed, epoch, index)
-    sampler = LengthGroupedBatchSampler(
-        column_array(train_ds, "length"), t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=50 if t.group_by_length else 1, with_epoch=seeded
-    )
+    sampler = _batch_sampler(column_array(train_ds, "length"), collator, recipe, seeded)
     dataset = SeededExamples(train_ds, t.seed) if seeded else train_ds
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
 
@@ -258,8 +338,10 @@ def _make_accelerator(t, run_dir: Path) -> Accelerator:
     AcceleratorState._reset_state()
     GradientState._reset_state()
     return Accelerator(
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        # the loop accumulates itself: it normalises each step's loss by the items of the whole step
+        gradient_accumulation_steps=1,
         mixed_precision="bf16" if t.bf16 else "no",
+        dynamo_backend="inductor" if t.compile else "no",
         log_with=make_trackers(t.trackers, run_dir),
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -300,29 +382,45 @@ def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool, mode
     return Position(step=state["step"], batches_seen=state["batches_seen"])
 
 
+def _epoch_at(train_dl, sampler, batches_seen: int) -> tuple[int, int]:
+    """The epoch that holds micro-batch number ``batches_seen`` (0-based) and how many batches of it
+    come before; epochs may differ in length (token budgets, packed rows)."""
+    epoch, start = 0, 0
+    while True:
+        sampler.set_epoch(epoch)
+        train_dl.set_epoch(epoch)
+        size = len(train_dl)
+        if size == 0:
+            raise ValueError("the training data yielded no batch")
+        if batches_seen < start + size:
+            return epoch, batches_seen - start
+        epoch, start = epoch + 1, start + size
+
+
 def _batches(train_dl, sampler, position: Position):
     """Endless micro-batches in the exact order an uninterrupted run reads them, from ``position`` on:
     the epoch's seeded order, less the batches of that epoch already read."""
     if sampler is None:  # a stream repeats its passes in one order: resume reads past the batches used
         yield from itertools.islice(_stream_passes(train_dl), position.batches_seen, None)
         return
-    per_epoch = len(train_dl) if sampler is not None else None
+    epoch, skip = _epoch_at(train_dl, sampler, position.batches_seen)
     while True:
-        epoch = position.batches_seen // per_epoch if per_epoch else 0
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-            # accelerate's loader sets its sampler's epoch to its own count of passes at every pass (and
-            # skip_first_batches copies that count), which restarts at 0 in a resumed process: without
-            # this, a run resumed in epoch e > 0 replayed epoch 0's batch order
-            train_dl.set_epoch(epoch)
-        skip = position.batches_seen - epoch * per_epoch if per_epoch else 0
-        loader = skip_first_batches(train_dl, skip) if skip else train_dl
-        empty = True
-        for batch in loader:
-            empty = False
-            yield batch
-        if empty and not skip:
-            raise ValueError("the training data yielded no batch")
+        # accelerate's loader sets its sampler's epoch to its own count of passes at every pass (and
+        # skip_first_batches copies that count), which restarts at 0 in a resumed process: without
+        # this, a run resumed in epoch e > 0 replayed epoch 0's batch order
+        sampler.set_epoch(epoch)
+        train_dl.set_epoch(epoch)
+        yield from skip_first_batches(train_dl, skip) if skip else train_dl
+        epoch, skip = epoch + 1, 0
+
+
+def _step_batches(batches, accumulation: int):
+    """Groups micro-batches into the lists that make one optimizer step each."""
+    while True:
+        group = list(itertools.islice(batches, accumulation))
+        if not group:
+            return
+        yield group
 
 
 def _stream_passes(train_dl):
@@ -336,12 +434,27 @@ def _stream_passes(train_dl):
 
 
 class Throughput:
-    """Predicted (non-padding) tokens per second, since the last log line and since the start."""
+    """Predicted (non-padding) tokens per second, since the last log line and since the start, on a
+    training clock that leaves out evaluation and checkpoints (:meth:`paused`)."""
 
     def __init__(self, num_processes: int):
         self.scale = num_processes
         self.window = self.total = 0
         self.window_start = self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    @contextlib.contextmanager
+    def paused(self):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - began
+            self.excluded += spent
+            self.window_start += spent
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
 
     def add(self, batch) -> None:
         n = int((batch["labels"][:, 1:] != -100).sum())  # predicted tokens, EOS included
@@ -355,7 +468,7 @@ class Throughput:
         return rate
 
     def summary(self, steps: int) -> dict:
-        seconds = time.perf_counter() - self.start
+        seconds = self.train_seconds()
         tokens = self.total * self.scale
         return {"steps": steps, "seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / max(seconds, 1e-9)}
 
@@ -381,10 +494,12 @@ def _train(recipe: Recipe, resume: bool, stop_after_step: int | None) -> TrainRe
 
     tokenizer, train_ds, eval_ds, eval_raw, label_names = prepare_data(recipe)
     model = build_model(recipe, tokenizer, label_names)
-    collator = make_collator(model, recipe)
-    train_dl, sampler = _train_loader(train_ds, collator, recipe)
-    eval_dl = eval_loader(eval_ds, collator, recipe)
-    optimizer = torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2))
+    if t.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    packed = _check_batching(recipe, model)
+    train_dl, sampler = _train_loader(train_ds, make_collator(model, recipe, packed=packed), recipe)
+    eval_dl = eval_loader(eval_ds, make_collator(model, recipe), recipe)
+    optimizer = make_optimizer(model, t)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
     model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
     position = _resume_position(accelerator, run_dir, resume, model)
@@ -405,27 +520,17 @@ def _train(recipe: Recipe, resume: bool, stop_after_step: int | None) -> TrainRe
     # off a terminal (CI, log files) redraw rarely instead of flooding the log
     bar = tqdm(total=t.max_steps, initial=position.step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
     preemption.arm()
-    for batch in _batches(train_dl, sampler, position):
+    for micro_batches in _step_batches(_batches(train_dl, sampler, position), t.gradient_accumulation_steps):
         if position.step >= t.max_steps or position.step == stop_after_step:
             break
-        position.batches_seen += 1
-        # dropout's randomness is a pure function of (seed, batch, rank), so a resumed run draws exactly
-        # what the uninterrupted run drew, whatever else consumed the global RNG in between
-        torch.manual_seed(_batch_seed(t.seed, position.batches_seen, accelerator.process_index))
         weights = loss_weights_at(t.loss_weights, position.step, t.max_steps)
-        _fault_point("batch", position.step + 1)
-        with accelerator.accumulate(model):
-            out = model(**batch, loss_weights=weights)
-            accelerator.backward(out.loss)
-            _fault_point("backward", position.step + 1)
-            grad_norm = _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm, position.step + 1)
-        speed.add(batch)
-        if grad_norm is not None and not math.isfinite(grad_norm):
+        out, grad_norm = _optimizer_step(accelerator, model, optimizer, scheduler, micro_batches, weights, position, t)
+        for batch in micro_batches:
+            speed.add(batch)
+        if not math.isfinite(grad_norm):
             nonfinite.record(position.step, accelerator, run_dir)
             continue
-        meter.add({**_scalars(out), **{f"weight_{k}": v for k, v in weights.items()}, **({"grad_norm": grad_norm} if grad_norm is not None else {})})
-        if grad_norm is None:  # between accumulation steps
-            continue
+        meter.add({**_scalars(out), **{f"weight_{k}": v for k, v in weights.items()}, "grad_norm": grad_norm})
         nonfinite.in_a_row = 0
         position.step += 1
         bar.update(1)
@@ -452,12 +557,15 @@ def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_d
         history.append({"step": step, **logged})
         _fault_point("log", step)
     if t.eval_every > 0 and (step % t.eval_every == 0 or last):
-        metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
-        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+        with speed.paused():
+            metrics = teacher_forced(model, eval_dl, accelerator, t.eval_max_batches)
+        # the training clock at this point: time-to-quality curves read it
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()} | {"eval/train_seconds": speed.train_seconds()}, step=step)
         accelerator.print(f"step {step}: eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         _fault_point("eval", step)
     if t.save_every > 0 and (step % t.save_every == 0 or last):
-        _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
+        with speed.paused():
+            _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
 
 
 def _stop_preempted(accelerator, t, position: Position, run_dir: Path, bar) -> None:

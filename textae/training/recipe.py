@@ -77,7 +77,14 @@ class TrainSection:
     max_nonfinite_steps: int = 5  # updates skipped in a row for a NaN / inf loss or gradient before training stops
     bf16: bool = False  # bf16 autocast (CPU and GPU)
     cpu: bool = False  # train on the CPU even when a GPU is present (needed for multi-process CPU runs)
-    group_by_length: bool = True
+    # batching: random batches of batch_size by default (an unbiased gradient); or one of
+    group_by_length: bool = False  # length-sorted mega-batches (less padding, a length-biased gradient)
+    megabatch_mult: int = 50  # with group_by_length: batches per sorted mega-batch (1 = random batches)
+    max_tokens_per_batch: int | None = None  # random batches of at most this many padded tokens
+    pack_length: int | None = None  # LM family: batch_size rows of this many tokens, sentences packed
+    compile: bool = False  # torch.compile the model (inductor)
+    adamw_impl: str = "auto"  # "auto" (fused where torch has it), "fused", "foreach", "single"
+    gradient_checkpointing: bool = False  # recompute the backbones' activations in backward (less memory)
     pad_to_multiple_of: int = 8  # batch widths rounded up: few distinct shapes run faster
     eval_every: int = 500
     save_every: int = 500
