@@ -203,7 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a recipe")
+    p = sub.add_parser(
+        "train",
+        help="train a recipe",
+        epilog="exit status: 0 done; 2 bad input (named); 3 non-finite losses; 75 stopped by SIGTERM / Ctrl-C after a "
+        "checkpoint (rerun with --resume); 128+N killed by a second signal N",
+    )
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*", help="section.key=value")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint of the run")
