@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -59,3 +61,16 @@ def test_attention_pooling_cannot_be_exported(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="pooling 'attention' has no sentence-transformers equivalent"):
         export_sentence_transformers(model, tmp_path / "st")
     assert not (tmp_path / "st").exists()
+
+
+def test_export_and_reload_report_no_missing_weights(corpus, tmp_path, capfd):
+    from transformers import AutoModel
+
+    model = tiny_model("ae", train_tokenizer(list(corpus), "wordpiece", vocab_size=400)).eval()
+    out = export_sentence_transformers(model, tmp_path / "st")
+    st.SentenceTransformer(str(out), device="cpu")
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err and "MISSING" not in err
+    # the encoder has no pooler (textae never uses it), and the folder says so to whoever loads it
+    assert json.loads((out / "sentence_bert_config.json").read_text())["model_kwargs"] == {"add_pooling_layer": False}
+    assert not any(k.startswith("pooler.") for k in AutoModel.from_pretrained(str(out), add_pooling_layer=False).state_dict())

@@ -1,12 +1,16 @@
 """The ``textae`` command: train | eval | generate | encode | export.
 
-    textae train RECIPE.yaml [section.key=value ...] [--resume]
+    textae train RECIPE.yaml [section.key=value ...] [--resume | --overwrite]
     textae eval RUN_DIR
     textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--prior DIR] [--label NAME]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
     textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
 
 Several processes: ``accelerate launch [options] -m textae train RECIPE.yaml``.
+
+Exit status: 0 done; 2 bad input (recipe, data, run folder), named in the message; 3 training stopped
+on non-finite losses; 75 (EX_TEMPFAIL) stopped by SIGTERM / SIGINT after writing a checkpoint, resume
+with ``--resume``; 128 + N killed by a second signal N.
 """
 
 from __future__ import annotations
@@ -63,12 +67,18 @@ def _attach_prior(model, run_dir: str, prior: str | None = None) -> None:
 def cmd_train(args) -> int:
     from .training import load_recipe, train
 
+    from .training.preemption import EXIT_PREEMPTED, TrainingPreempted
+
     recipe = load_recipe(args.recipe, args.overrides)
-    result = train(recipe, resume=args.resume)
+    try:
+        result = train(recipe, resume=args.resume, overwrite=args.overwrite)
+    except TrainingPreempted as stop:
+        print(f"textae: {stop}", file=sys.stderr)
+        return _exit_cleanly(None, EXIT_PREEMPTED)
     return _exit_cleanly(result)
 
 
-def _exit_cleanly(result) -> int:
+def _exit_cleanly(result, code: int = 0) -> int:
     # gloo can abort at interpreter exit in multi-process CPU runs; all work is done and flushed here
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from accelerate import PartialState
@@ -78,8 +88,8 @@ def _exit_cleanly(result) -> int:
         state.destroy_process_group()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
-    return 0
+        os._exit(code)
+    return code
 
 
 def cmd_eval(args) -> int:
@@ -193,10 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a recipe")
+    p = sub.add_parser(
+        "train",
+        help="train a recipe",
+        epilog="exit status: 0 done; 2 bad input (named); 3 non-finite losses; 75 stopped by SIGTERM / Ctrl-C after a "
+        "checkpoint (rerun with --resume); 128+N killed by a second signal N",
+    )
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*", help="section.key=value")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint of the run")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in train.output_dir (its checkpoints, model, metrics, logs; other files stay)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a finished run on its eval split")

@@ -9,6 +9,8 @@ length limit match textae's, so inputs are tokenized alike.
 
 from __future__ import annotations
 
+import inspect
+import json
 import tempfile
 from pathlib import Path
 
@@ -54,7 +56,8 @@ def export_sentence_transformers(model, out_dir: str | Path) -> Path:
         model.encoder.model.save_pretrained(tmp)
         model.tokenizer.save_pretrained(tmp)
         # textae truncates the text to max_seq_length tokens, then adds the template's specials
-        transformer = models.Transformer(tmp, max_seq_length=model.config.max_seq_length + specials)
+        no_pooler = _without_pooler(model.encoder.model)
+        transformer = models.Transformer(tmp, max_seq_length=model.config.max_seq_length + specials, model_kwargs=no_pooler)
         modules = [transformer, models.Pooling(model.encoder.hidden_size, pooling_mode=ST_POOLING[model.config.pooling])]
         if head is not None:
             dense = models.Dense(head.in_features, head.out_features, bias=head.bias is not None, activation_function=nn.Identity())
@@ -64,4 +67,17 @@ def export_sentence_transformers(model, out_dir: str | Path) -> Path:
                     dense.linear.bias.copy_(head.bias)
             modules.append(dense)
         SentenceTransformer(modules=modules, device="cpu").save(str(out_dir))
+    if no_pooler:  # loading the folder later builds the encoder without a pooler too
+        config_file = out_dir / "sentence_bert_config.json"
+        config = json.loads(config_file.read_text())
+        config["model_kwargs"] = {**config.get("model_kwargs", {}), **no_pooler}
+        config_file.write_text(json.dumps(config, indent=2))
     return out_dir
+
+
+def _without_pooler(encoder) -> dict:
+    """textae drops a BERT-style encoder's pooler (sentence embeddings never use it), so the exported
+    weights have none; without ``add_pooling_layer=False`` transformers would build a new random pooler
+    on every load and report its weights as MISSING."""
+    accepts = "add_pooling_layer" in inspect.signature(type(encoder).__init__).parameters
+    return {"add_pooling_layer": False} if accepts and getattr(encoder, "pooler", "absent") is None else {}

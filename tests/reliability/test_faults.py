@@ -22,7 +22,10 @@ from tests.reliability.fault_runner import SCENARIOS
 from textae.training import complete_checkpoints
 from textae.training.loop import FAULT_ENV, _fault_point
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"), reason="needs fork and SIGKILL (POSIX)")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"), reason="needs fork and SIGKILL (POSIX)"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Loading text data through ``datasets``: the built-in synthetic corpus, local files or a hub dataset.
 
-Local files go by extension: .txt (one sentence a line), .csv, .tsv, .json / .jsonl, .parquet. A hub
+Local files go by extension: .txt (one sentence a line), .csv, .tsv, .json / .jsonl, .parquet, also
+compressed (``.gz`` / ``.bz2`` / ``.xz``) and as globs (``data/*.txt``); see :mod:`.file_checks`. A hub
 dataset is named as on the hub and needs its files in the local cache (nothing downloads in tests).
 Files may also be given per label (``{"negative": [...], "positive": [...]}``, e.g. SST-2's
 ``train.0.txt`` / ``train.1.txt``): each row then gets its file's label as a ClassLabel column.
@@ -14,12 +15,15 @@ counted in a warning.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 from pathlib import Path
 
 import datasets
 import numpy as np
+from datasets.exceptions import DatasetGenerationError
 
+from . import file_checks
 from .synthetic import synthetic_dataset
 from .tokenization import encode_texts_flagged
 
@@ -28,8 +32,10 @@ logger = logging.getLogger(__name__)
 FILE_BUILDERS = {".txt": "text", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
-def _file_builder(files: list[str]) -> tuple[str, dict]:
-    suffixes = {Path(f).suffix.lower() for f in files}
+def _file_builder(files: list[str]) -> tuple[list[str], str, dict]:
+    """(the files, globs expanded; the ``datasets`` builder; its options), after checking the files."""
+    files = file_checks.expand(files)
+    suffixes = {file_checks.format_suffix(f) for f in files}
     if len(suffixes) != 1:
         raise ValueError(f"data files must share one format; got suffixes {sorted(suffixes)} in {files}")
     suffix = suffixes.pop()
@@ -38,11 +44,12 @@ def _file_builder(files: list[str]) -> tuple[str, dict]:
     missing = [f for f in files if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"data file not found: {missing[0]}")
-    if suffix != ".parquet":
-        for f in files:
+    for f in files:
+        if suffix != ".parquet":
             check_utf8(f)
+        file_checks.check_format(f, suffix)
     options = {"delimiter": "\t", "quoting": 3} if suffix == ".tsv" else {}  # 3 = csv.QUOTE_NONE
-    return FILE_BUILDERS[suffix], options
+    return files, FILE_BUILDERS[suffix], options
 
 
 def check_utf8(path: str | Path, chunk_bytes: int = 1 << 20) -> None:
@@ -50,7 +57,7 @@ def check_utf8(path: str | Path, chunk_bytes: int = 1 << 20) -> None:
     UTF-8. Reads in chunks: memory stays flat whatever the file's size."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines_before = bytes_before = 0
-    with open(path, "rb") as f:
+    with file_checks.open_bytes(path) as f:  # a .gz / .bz2 / .xz file is checked as the text it holds
         while True:
             chunk = f.read(chunk_bytes)
             pending = decoder.getstate()[0]  # an incomplete character carried over (no newline in it)
@@ -97,11 +104,24 @@ def load_raw_split(
                 raise ValueError("files given per label need data.label_column: the column their label names go to")
             return load_label_files(files, label_column, split, cache_dir)
         files = [files] if isinstance(files, str) else list(files)
-        builder, options = _file_builder(files)
+        files, builder, options = _file_builder(files)
         if all(Path(f).stat().st_size == 0 for f in files):
             raise ValueError(f"the data files of split {split!r} are empty (0 bytes): {files}")
-        return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir, **options)
+        with _named_read_errors(files):
+            return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=streaming, cache_dir=cache_dir, **options)
     return datasets.load_dataset(source, dataset_config, split=split, streaming=streaming, cache_dir=cache_dir)
+
+
+@contextlib.contextmanager
+def _named_read_errors(files: list[str]):
+    """datasets reports a file it cannot parse as "An error occurred while generating the dataset",
+    the reason two exceptions down: the files and that reason, in one line."""
+    try:
+        yield
+    except DatasetGenerationError as err:
+        cause = err.__cause__ or err.__context__ or err
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise ValueError(f"could not read the data files {files}: {reason}") from None
 
 
 def load_label_files(files: dict[str, list[str] | str], label_column: str, split: str = "train", cache_dir: str | None = None) -> datasets.Dataset:
@@ -115,8 +135,9 @@ def load_label_files(files: dict[str, list[str] | str], label_column: str, split
         paths = [paths] if isinstance(paths, str) else list(paths)
         if not paths:
             raise ValueError(f"label {name!r} has no data files")
-        builder, options = _file_builder(paths)
-        part = datasets.load_dataset(builder, data_files={split: paths}, split=split, cache_dir=cache_dir, **options)
+        paths, builder, options = _file_builder(paths)
+        with _named_read_errors(paths):
+            part = datasets.load_dataset(builder, data_files={split: paths}, split=split, cache_dir=cache_dir, **options)
         if label_column in (part.column_names or []):
             raise ValueError(f"files of label {name!r} already have a column {label_column!r}; per-label files add it")
         parts.append(part.add_column(label_column, [index] * len(part)))
@@ -152,6 +173,7 @@ def check_text_column(ds, text_column: str, label_column: str | None = None) -> 
     for column in (text_column, label_column):
         if column is not None and names and column not in names:
             raise KeyError(f"column {column!r} not in the data; columns: {names}")
+    file_checks.check_text_feature(ds, text_column)
 
 
 def tokenize_dataset(

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from ..inputs import as_texts, check_latent
 from ..tensors import IGNORE_INDEX, pad_sequences
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
 from ..modules.conditioning import LabelConditioning
@@ -274,7 +275,7 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         from ..data.tokenization import encode_texts
 
-        return encode_texts(self._require_tokenizer(), texts, self.config.max_seq_length)
+        return encode_texts(self._require_tokenizer(), as_texts(texts), self.config.max_seq_length)
 
     def _decode_ids(self, ids: torch.Tensor) -> list[str]:
         """Generated ids [B, T] (after BOS) → texts, cut at the first EOS."""
@@ -562,8 +563,7 @@ class TextAutoencoderModel(TextAEModelBase):
         the results [N, ...] on the CPU in the input order (an empty tensor of shape ``empty`` for no text).
         Texts are tokenized and sorted ``chunk_size`` at a time: the tokenizer's per-text objects never
         exist for all N at once."""
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = as_texts(texts)  # one string is one text; a generator or an array of strings is accepted
         if len(texts) == 0:
             return torch.empty(*empty)
         was_training = self.training
@@ -586,7 +586,7 @@ class TextAutoencoderModel(TextAEModelBase):
     def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
         """latents [N, d] → texts, through ``generate`` (greedy unless ``do_sample=True``); a
         label-conditioned family takes the label id of each row in ``class_label`` [N]."""
-        latent = latent.to(self.device, self.dtype)
+        latent = check_latent(latent, self.config.latent_dim).to(self.device, self.dtype)
         class_label = self._class_label(None if class_label is None else torch.as_tensor(class_label, dtype=torch.long, device=self.device))
         if class_label is not None:
             generate_kwargs["class_label"] = class_label
@@ -597,6 +597,7 @@ class TextAutoencoderModel(TextAEModelBase):
     @torch.no_grad()
     def reconstruct(self, texts: list[str], batch_size: int = 64, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
         """texts → encode → decode (greedy); ``class_label`` [N]: the label ids of a label-conditioned family."""
+        texts = as_texts(texts)
         out: list[str] = []
         class_label = None if class_label is None else torch.as_tensor(class_label, dtype=torch.long)
         for i in range(0, len(texts), batch_size):

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..inputs import check_sampling
 from ..modules.conditioning import LabelConditioning
 from .vae import TextVAE, TextVAEConfig
 
@@ -144,6 +145,7 @@ class TextCVAE(TextVAE):
     def sample(self, n: int = 1, label=None, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
         """n sentences of ``label``: z ~ N(0, temperature² I) joined to the label, decoded greedily (or
         nucleus-sampled with ``greedy=False``). Without a label the rows cycle through every label."""
+        check_sampling(n, temperature, top_p)
         ids = torch.arange(n) % self.config.num_labels if label is None else self.label_ids(label, n)
         z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
         if not greedy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..inputs import check_sampling
 from ..tensors import pad_sequences
 from ..modules import LatentDecoder
 from .base import (
@@ -72,6 +73,7 @@ class TextLM(TextAEModelBase):
     @torch.no_grad()
     def sample(self, n: int = 1, max_new_tokens: int | None = None, temperature: float = 1.0, top_p: float = 1.0, **kwargs) -> list[str]:
         """n sentences sampled from the LM."""
+        check_sampling(n, temperature, top_p)
         kwargs = self._generation_defaults(max_new_tokens, dict(kwargs, do_sample=True, temperature=temperature, top_p=top_p))
         ids = self.generate(input_ids=self._bos(n), **kwargs)
         return self._decode_ids(ids[:, 1:])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..inputs import check_sampling
 from .base import TextAutoencoderConfig, TextAutoencoderModel
 
 
@@ -49,6 +50,7 @@ class TextVAE(TextAutoencoderModel):
     @torch.no_grad()
     def sample(self, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
         """n sentences from the prior: z ~ N(0, temperature² I), decoded greedily (or sampled with ``greedy=False``)."""
+        check_sampling(n, temperature, top_p)
         z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
         if not greedy:
             generate_kwargs.update(do_sample=True, top_p=top_p)

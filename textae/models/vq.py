@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..inputs import check_sampling
 from ..tensors import pad_sequences
 from .base import TextAutoencoderConfig, TextAutoencoderModel, length_sorted_batches
 
@@ -209,6 +210,7 @@ class TextVQVAE(TextAutoencoderModel):
     @torch.no_grad()
     def sample(self, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, **generate_kwargs) -> list[str]:
         """n sentences: codes sampled from the prior, decoded greedily."""
+        check_sampling(n, temperature, top_p)
         codes = self.sample_codes(n, temperature, top_p)
         keep = [i for i, c in enumerate(codes) if c]  # an empty draw decodes to ""
         texts = self.decode_codes([codes[i] for i in keep], **generate_kwargs) if keep else []

@@ -39,7 +39,9 @@ from ..noise import NoisePipeline
 from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
 from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split, text_column
 from .model_card import write_model_card
+from . import preemption
 from .recipe import Recipe
+from .run_folder import check_checkpoint_fits, open_run_folder
 from .schedules import loss_weights_at
 from .trackers import make_trackers
 
@@ -355,7 +357,7 @@ class Position:
     batches_seen: int = 0
 
 
-def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool) -> Position:
+def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool, model=None) -> Position:
     checkpoints = complete_checkpoints(run_dir) if resume else []
     if resume and not checkpoints:
         logger.warning("--resume: no complete checkpoint in %s; starting from step 0", run_dir / "checkpoints")
@@ -364,6 +366,8 @@ def _resume_position(accelerator: Accelerator, run_dir: Path, resume: bool) -> P
     if not (checkpoints[-1] / "model.safetensors").exists():
         # accelerate would fall back to unpickling pytorch_model.bin; textae reads weights only from safetensors
         raise ValueError(f"checkpoint {checkpoints[-1]} has no model.safetensors; textae loads weights only from safetensors files, never from pickles")
+    if model is not None:
+        check_checkpoint_fits(checkpoints[-1], accelerator.unwrap_model(model))  # one line naming a misfit tensor
     # optimizer / scheduler / RNG states are torch pickles: accelerate's load_state reads them with
     # torch.load(weights_only=True), which refuses any object other than tensors and plain containers
     try:
@@ -396,14 +400,9 @@ def _epoch_at(train_dl, sampler, batches_seen: int) -> tuple[int, int]:
 def _batches(train_dl, sampler, position: Position):
     """Endless micro-batches in the exact order an uninterrupted run reads them, from ``position`` on:
     the epoch's seeded order, less the batches of that epoch already read."""
-    if sampler is None:  # streaming: one pass after another, nothing to skip
-        while True:
-            empty = True
-            for batch in train_dl:
-                empty = False
-                yield batch
-            if empty:
-                raise ValueError("the training data yielded no batch")
+    if sampler is None:  # a stream repeats its passes in one order: resume reads past the batches used
+        yield from itertools.islice(_stream_passes(train_dl), position.batches_seen, None)
+        return
     epoch, skip = _epoch_at(train_dl, sampler, position.batches_seen)
     while True:
         # accelerate's loader sets its sampler's epoch to its own count of passes at every pass (and
@@ -422,6 +421,16 @@ def _step_batches(batches, accumulation: int):
         if not group:
             return
         yield group
+
+
+def _stream_passes(train_dl):
+    while True:
+        empty = True
+        for batch in train_dl:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the training data yielded no batch")
 
 
 class Throughput:
@@ -464,18 +473,24 @@ class Throughput:
         return {"steps": steps, "seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / max(seconds, 1e-9)}
 
 
-def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = None) -> TrainResult:
+def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = None, overwrite: bool = False) -> TrainResult:
     """Trains ``recipe`` end to end; with ``resume``, continues exactly from the newest complete checkpoint.
 
+    A folder that already holds checkpoints or a model is refused unless ``resume`` continues it or
+    ``overwrite`` replaces it (see :mod:`textae.training.run_folder`); the folder is locked for the run.
+    SIGTERM / SIGINT stop after the current step with a checkpoint (:class:`TrainingPreempted`).
     ``stop_after_step`` ends the run after that step as an interruption would (no final model), so a
     time-boxed run can be resumed later with the same schedule.
     """
+    with open_run_folder(recipe, resume=resume, overwrite=overwrite), preemption.handlers():
+        return _train(recipe, resume, stop_after_step)
+
+
+def _train(recipe: Recipe, resume: bool, stop_after_step: int | None) -> TrainResult:
     t = recipe.train
     run_dir = Path(t.output_dir)
     accelerator = _make_accelerator(t, run_dir)
     set_seed(t.seed)
-    if not resume and accelerator.is_main_process and (run_dir / "checkpoints").exists():
-        shutil.rmtree(run_dir / "checkpoints")  # a fresh run never mixes with an older run's checkpoints
 
     tokenizer, train_ds, eval_ds, eval_raw, label_names = prepare_data(recipe)
     model = build_model(recipe, tokenizer, label_names)
@@ -487,7 +502,7 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     optimizer = make_optimizer(model, t)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
     model, optimizer, train_dl, eval_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, scheduler)
-    position = _resume_position(accelerator, run_dir, resume)
+    position = _resume_position(accelerator, run_dir, resume, model)
 
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -504,6 +519,7 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     model.train()
     # off a terminal (CI, log files) redraw rarely instead of flooding the log
     bar = tqdm(total=t.max_steps, initial=position.step, disable=not accelerator.is_local_main_process, desc="train", mininterval=0.1 if sys.stderr.isatty() else 30)
+    preemption.arm()
     for micro_batches in _step_batches(_batches(train_dl, sampler, position), t.gradient_accumulation_steps):
         if position.step >= t.max_steps or position.step == stop_after_step:
             break
@@ -520,6 +536,8 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
         bar.update(1)
         _fault_point("step", position.step)
         _after_step(accelerator, t, position, run_dir, model, eval_dl, meter, speed, scheduler, history, bar)
+        if preemption.requested(accelerator):
+            _stop_preempted(accelerator, t, position, run_dir, bar)
     bar.close()
     if position.step == stop_after_step and stop_after_step < t.max_steps:
         _end_run(accelerator)
@@ -548,6 +566,16 @@ def _after_step(accelerator, t, position: Position, run_dir: Path, model, eval_d
     if t.save_every > 0 and (step % t.save_every == 0 or last):
         with speed.paused():
             _save_checkpoint(accelerator, run_dir, step, position.batches_seen, t.keep_checkpoints)
+
+
+def _stop_preempted(accelerator, t, position: Position, run_dir: Path, bar) -> None:
+    """A signal asked training to stop: the step is done; checkpoint it (unless just saved) and stop."""
+    bar.close()
+    newest = complete_checkpoints(run_dir)
+    if not newest or newest[-1].name != f"{CHECKPOINT_PREFIX}{position.step:08d}":
+        _save_checkpoint(accelerator, run_dir, position.step, position.batches_seen, t.keep_checkpoints)
+    _end_run(accelerator)
+    raise preemption.TrainingPreempted(preemption.requested(), position.step, complete_checkpoints(run_dir)[-1])
 
 
 def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw, history, throughput) -> TrainResult:

@@ -241,21 +241,28 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.exists():
             raise RecipeError(f"recipe file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise RecipeError(f"recipe {path} is not valid YAML: {err}") from None
+        if loaded is None:
+            raise RecipeError(f"recipe {path} is empty; a recipe needs model / data / train sections (see recipes/quickstart.yaml)")
         if not isinstance(loaded, dict):
             raise RecipeError(f"recipe {path} must be a mapping with model / data / train sections")
         tree.update(loaded)
     unknown = sorted(set(tree) - {"model", "data", "train"})
     if unknown:
         raise RecipeError(f"unknown section {unknown[0]!r}; sections: model, data, train")
+    for section in ("model", "data", "train"):
+        if not isinstance(tree.get(section) or {}, dict):
+            raise RecipeError(f"{section} must be a mapping, got {type(tree[section]).__name__}")
     tree = {k: dict(tree.get(k) or {}) for k in ("model", "data", "train")}
     for key, value in parse_overrides(overrides or []):
         _set_dotted(tree, key, value)
-    return Recipe(
+    from .recipe_checks import check_values
+
+    return check_values(Recipe(
         model=_check_model_section(tree["model"]),
         data=_build_section(DataSection, tree["data"], "data"),
         train=_build_section(TrainSection, tree["train"], "train"),
         source=str(path) if path else None,
-    )
+    ))
