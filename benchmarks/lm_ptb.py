@@ -8,7 +8,9 @@ meet the same load on the machine):
 * ``textae``   the same model and settings through textae's loop (random batches, the defaults);
 * ``packed``   the same model and optimizer through textae's loop with packed rows and torch.compile
                (``--packed-steps`` steps of ``--packed-rows`` rows × ``--pack-length`` tokens);
-* ``recipe``   ``recipes/lm_ptb.yaml`` as it ships (the best recipe found for a 1-hour budget).
+* ``recipe``   ``recipes/lm_ptb.yaml`` as it ships (the best recipe found for a 1-hour budget);
+* ``groupedM`` the ``textae`` arm with length-sorted mega-batches of M batches (``train.group_by_length``),
+               at the first of ``--steps``: the padding saved against the gradient's length bias.
 
 Every arm evaluates on PTB valid every ``--eval-every`` steps; the training clock leaves evaluation
 out. PPL is per word of PTB valid with each sentence's EOS counted: the token count is checked
@@ -72,6 +74,8 @@ def _parity_recipe(args, arm: str, steps: int, out: Path):
     overrides = [f"train.output_dir={out}", f"train.max_steps={steps}", f"train.bf16={str(args.bf16).lower()}", "train.save_every=0", f"train.eval_every={args.eval_every}", "train.eval_batch_size=128", "train.log_every=100", "train.trackers=[jsonl]"]
     if arm == "packed":
         overrides += [f"train.pack_length={args.pack_length}", f"train.batch_size={args.packed_rows}", "train.compile=true"]
+    if arm.startswith("grouped"):
+        overrides += ["train.group_by_length=true", f"train.megabatch_mult={int(arm.removeprefix('grouped'))}"]
     return load_recipe(None, overrides, base=base)
 
 
@@ -231,6 +235,8 @@ def _key(args, arm: str, steps: int) -> dict:
     key = {"arm": arm, "steps": steps, "bf16": args.bf16, "eval_every": args.eval_every, "parity": PARITY}
     if arm == "packed":
         key.update(pack_length=args.pack_length, rows=args.packed_rows)
+    if arm.startswith("grouped"):
+        key["megabatch_mult"] = int(arm.removeprefix("grouped"))
     if arm == "recipe":
         key["recipe"] = (REPO / "recipes" / "lm_ptb.yaml").read_text()
     return key
@@ -238,10 +244,12 @@ def _key(args, arm: str, steps: int) -> dict:
 
 def _jobs(args) -> list[tuple[str, int]]:
     """The arms in the order they start: the two sides of each equal-step comparison side by side."""
-    unknown = set(args.arms) - {"trainer", "textae", "packed", "recipe"}
+    grouped = [a for a in args.arms if a.startswith("grouped") and a.removeprefix("grouped").isdigit()]
+    unknown = set(args.arms) - {"trainer", "textae", "packed", "recipe", *grouped}
     if unknown:
-        raise SystemExit(f"unknown arms {sorted(unknown)}; arms: trainer, textae, packed, recipe")
+        raise SystemExit(f"unknown arms {sorted(unknown)}; arms: trainer, textae, packed, recipe, groupedM (M an integer)")
     jobs = [(arm, s) for s in args.steps for arm in ("trainer", "textae") if arm in args.arms]
+    jobs += [(arm, args.steps[0]) for arm in grouped]
     jobs += [("packed", args.packed_steps)] if "packed" in args.arms else []
     return jobs + ([("recipe", 0)] if "recipe" in args.arms else [])
 
@@ -309,7 +317,7 @@ def report(args, results: dict) -> tuple[str, dict]:
     summary: dict = {"equal_steps": {}, "equal_time": {}}
     for steps in args.steps:
         peer = results.get(("trainer", steps))
-        for arm in ("trainer", "textae"):
+        for arm in ["trainer", "textae", *sorted({a for a, s in results if a.startswith("grouped") and s == steps})]:
             r = results.get((arm, steps))
             if r is None:
                 continue

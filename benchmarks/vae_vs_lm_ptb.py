@@ -98,6 +98,9 @@ def budget_overrides(args, name: str) -> list[str]:
         f"train.output_dir={args.out_dir}/{name}",
         f"train.max_steps={args.steps}",
         f"train.batch_size={args.batch_size}",
+        # batches of the same sentences for every run: the LM recipe's packed rows would feed it more
+        "train.pack_length=null",
+        "train.compile=false",
         f"train.learning_rate={args.lr}",
         f"train.warmup_steps={args.warmup}",
         "train.lr_scheduler=cosine",
