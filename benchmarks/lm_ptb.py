@@ -71,7 +71,8 @@ def _parity_recipe(args, arm: str, steps: int, out: Path):
         "data": {"source": "files", "train_files": [f"{args.data}/train.txt"], "eval_files": [f"{args.data}/valid.txt"], "tokenizer": "wordlevel", "vocab_size": 10010, "max_seq_length": p["max_seq_length"]},
         "train": {k: p[k] for k in ("batch_size", "learning_rate", "weight_decay", "adam_beta2", "warmup_steps", "lr_scheduler", "max_grad_norm", "seed")},
     }
-    overrides = [f"train.output_dir={out}", f"train.max_steps={steps}", f"train.bf16={str(args.bf16).lower()}", "train.save_every=0", f"train.eval_every={args.eval_every}", "train.eval_batch_size=128", "train.log_every=100", "train.trackers=[jsonl]"]
+    every = args.packed_eval_every if arm == "packed" else args.eval_every
+    overrides = [f"train.output_dir={out}", f"train.max_steps={steps}", f"train.bf16={str(args.bf16).lower()}", "train.save_every=0", f"train.eval_every={every}", "train.eval_batch_size=128", "train.log_every=100", "train.trackers=[jsonl]"]
     if arm == "packed":
         overrides += [f"train.pack_length={args.pack_length}", f"train.batch_size={args.packed_rows}", "train.compile=true"]
     if arm.startswith("grouped"):
@@ -212,29 +213,32 @@ def run_trainer(args, steps: int, out: Path) -> dict:
     }
 
 
+def job_name(arm: str, steps: int, seed: int) -> str:
+    return f"{arm}_{steps}" + (f"_s{seed}" if seed else "")
+
+
 def worker(args) -> int:
     """One arm in this process: trains, then writes its result file."""
     import torch
 
     torch.set_num_threads(1)
-    out = Path(args.out_dir) / f"{args.worker}_{args.worker_steps}"
+    steps, seed = args.worker_steps, args.worker_seed
+    PARITY["seed"] = seed
+    out = Path(args.out_dir) / job_name(args.worker, steps, seed)
     began = time.time()
-    if args.worker == "trainer":
-        result = run_trainer(args, args.worker_steps, out)
-    else:
-        result = run_textae(args, args.worker, args.worker_steps, out)
+    result = run_trainer(args, steps, out) if args.worker == "trainer" else run_textae(args, args.worker, steps, out)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # CPU seconds of the whole arm (one thread): a measure that other load on the machine barely moves
-    result.update(arm=args.worker, requested_steps=args.worker_steps, wall_seconds=time.time() - began, cpu_seconds=usage.ru_utime + usage.ru_stime,
-                  settings_key=_key(args, args.worker, args.worker_steps))
+    result.update(arm=args.worker, requested_steps=steps, seed=seed, wall_seconds=time.time() - began, cpu_seconds=usage.ru_utime + usage.ru_stime,
+                  settings_key=_key(args, args.worker, steps, seed))
     Path(str(out) + ".json").write_text(json.dumps(result, indent=2))
     return 0
 
 
-def _key(args, arm: str, steps: int) -> dict:
-    key = {"arm": arm, "steps": steps, "bf16": args.bf16, "eval_every": args.eval_every, "parity": PARITY}
+def _key(args, arm: str, steps: int, seed: int = 0) -> dict:
+    key = {"arm": arm, "steps": steps, "bf16": args.bf16, "eval_every": args.eval_every, "parity": {**PARITY, "seed": seed}}
     if arm == "packed":
-        key.update(pack_length=args.pack_length, rows=args.packed_rows)
+        key.update(pack_length=args.pack_length, rows=args.packed_rows, eval_every=args.packed_eval_every)
     if arm.startswith("grouped"):
         key["megabatch_mult"] = int(arm.removeprefix("grouped"))
     if arm == "recipe":
@@ -242,48 +246,48 @@ def _key(args, arm: str, steps: int) -> dict:
     return key
 
 
-def _jobs(args) -> list[tuple[str, int]]:
-    """The arms in the order they start: the two sides of each equal-step comparison side by side."""
+def _jobs(args) -> list[tuple[str, int, int]]:
+    """(arm, steps, seed) in the order they start: the two sides of each equal-step comparison side by side."""
     grouped = [a for a in args.arms if a.startswith("grouped") and a.removeprefix("grouped").isdigit()]
     unknown = set(args.arms) - {"trainer", "textae", "packed", "recipe", *grouped}
     if unknown:
         raise SystemExit(f"unknown arms {sorted(unknown)}; arms: trainer, textae, packed, recipe, groupedM (M an integer)")
-    jobs = [(arm, s) for s in args.steps for arm in ("trainer", "textae") if arm in args.arms]
-    jobs += [(arm, args.steps[0]) for arm in grouped]
-    jobs += [("packed", args.packed_steps)] if "packed" in args.arms else []
-    return jobs + ([("recipe", 0)] if "recipe" in args.arms else [])
+    jobs = [(arm, s, seed) for s in args.steps for seed in args.seeds for arm in ("trainer", "textae") if arm in args.arms]
+    jobs += [(arm, args.steps[0], 0) for arm in grouped]
+    jobs += [("packed", args.packed_steps, 0)] if "packed" in args.arms else []
+    return jobs + ([("recipe", 0, 0)] if "recipe" in args.arms else [])
 
 
-def run_all(args) -> dict[tuple[str, int], dict]:
+def run_all(args) -> dict[tuple[str, int, int], dict]:
     """Runs the arms not already finished (``--reuse``), ``--jobs`` at a time, each with one thread."""
     results, pending = {}, []
-    for arm, steps in _jobs(args):
-        path = Path(args.out_dir) / f"{arm}_{steps}.json"
+    for job in _jobs(args):
+        path = Path(args.out_dir) / f"{job_name(*job)}.json"
         if args.reuse and path.exists():
             found = json.loads(path.read_text())
-            if found.get("settings_key") == json.loads(json.dumps(_key(args, arm, steps))):
-                results[(arm, steps)] = found
+            if found.get("settings_key") == json.loads(json.dumps(_key(args, *job))):
+                results[job] = found
                 continue
-        pending.append((arm, steps, path))
+        pending.append(job)
     running: list[tuple[subprocess.Popen, tuple]] = []
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     while pending or running:
         while pending and len(running) < args.jobs:
-            arm, steps, path = pending.pop(0)
-            cmd = [sys.executable, __file__, "--worker", arm, "--worker-steps", str(steps), "--data", args.data, "--out-dir", args.out_dir,
-                   "--eval-every", str(args.eval_every), "--pack-length", str(args.pack_length), "--packed-rows", str(args.packed_rows),
-                   "--bf16" if args.bf16 else "--no-bf16"]
-            log = open(Path(args.out_dir) / f"{arm}_{steps}.log", "w")
-            print(f"lm_ptb: starting {arm} ({steps or 'recipe'} steps)", flush=True)
-            running.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), (arm, steps, path)))
+            job = pending.pop(0)
+            arm, steps, seed = job
+            cmd = [sys.executable, __file__, "--worker", arm, "--worker-steps", str(steps), "--worker-seed", str(seed), "--data", args.data,
+                   "--out-dir", args.out_dir, "--eval-every", str(args.eval_every), "--pack-length", str(args.pack_length),
+                   "--packed-rows", str(args.packed_rows), "--packed-eval-every", str(args.packed_eval_every), "--bf16" if args.bf16 else "--no-bf16"]
+            log = open(Path(args.out_dir) / f"{job_name(*job)}.log", "w")
+            print(f"lm_ptb: starting {job_name(*job)}", flush=True)
+            running.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), job))
         for proc, job in list(running):
             if proc.poll() is not None:
                 running.remove((proc, job))
-                arm, steps, path = job
                 if proc.returncode != 0:
-                    raise SystemExit(f"lm_ptb: arm {arm} ({steps} steps) failed; see {Path(args.out_dir) / f'{arm}_{steps}.log'}")
-                results[(arm, steps)] = json.loads(path.read_text())
-                print(f"lm_ptb: {arm} ({steps} steps) done: PPL {results[(arm, steps)]['valid_ppl']:.2f}", flush=True)
+                    raise SystemExit(f"lm_ptb: {job_name(*job)} failed; see {Path(args.out_dir) / f'{job_name(*job)}.log'}")
+                results[job] = json.loads((Path(args.out_dir) / f"{job_name(*job)}.json").read_text())
+                print(f"lm_ptb: {job_name(*job)} done: PPL {results[job]['valid_ppl']:.2f}", flush=True)
         time.sleep(2)
     return results
 
@@ -307,35 +311,48 @@ def ppl_at(curve: list[dict], seconds: float) -> float | None:
     return before[-1]["ppl"] if before else None
 
 
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+
+
 def report(args, results: dict) -> tuple[str, dict]:
     words, sentences, expected_tokens = valid_token_count(Path(args.data) / "valid.txt")
-    for r in results.values():
+    for job, r in results.items():
         if r["valid_tokens"] != expected_tokens:
-            raise SystemExit(f"lm_ptb: an arm counted {r['valid_tokens']} valid tokens, the file has {expected_tokens} ({words} words + {sentences} EOS)")
+            raise SystemExit(f"lm_ptb: {job_name(*job)} counted {r['valid_tokens']} valid tokens, the file has {expected_tokens} ({words} words + {sentences} EOS)")
     lines = [f"PPL per word of PTB valid, each sentence's EOS counted: {expected_tokens:,} tokens ({words:,} words + {sentences:,} EOS), checked against the file.", ""]
-    lines += ["**Equal steps, same model and settings**", "", "| steps | arm | valid PPL | ratio to Trainer | train time | tokens/s |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["**Equal steps, same model and settings** (seeds: model init, batch order, dropout)", "",
+              "| steps | arm | seeds | valid PPL per seed | mean ± std | ratio of means to Trainer | train time (mean) | tokens/s (mean) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     summary: dict = {"equal_steps": {}, "equal_time": {}}
     for steps in args.steps:
-        peer = results.get(("trainer", steps))
-        for arm in ["trainer", "textae", *sorted({a for a, s in results if a.startswith("grouped") and s == steps})]:
-            r = results.get((arm, steps))
-            if r is None:
+        arms = ["trainer", "textae", *sorted({a for a, s, _ in results if a.startswith("grouped") and s == steps})]
+        by_arm = {arm: [r for (a, s, _), r in sorted(results.items()) if a == arm and s == steps] for arm in arms}
+        peer = _mean_std([r["valid_ppl"] for r in by_arm["trainer"]])[0] if by_arm["trainer"] else None
+        for arm, runs in by_arm.items():
+            if not runs:
                 continue
-            ratio = r["valid_ppl"] / peer["valid_ppl"] if peer else None
-            summary["equal_steps"][f"{arm}_{steps}"] = {"ppl": r["valid_ppl"], "ratio_to_trainer": ratio, "train_seconds": r["train_seconds"]}
-            lines.append(f"| {steps} | {arm} | {r['valid_ppl']:.2f} | {f'{ratio:.4f}' if ratio else '–'} | {r['train_seconds'] / 60:.1f} min | {r['tokens_per_second']:.0f} |")
-    longest = max((s for s in args.steps if ("trainer", s) in results), default=None)
-    if longest:
-        peer = results[("trainer", longest)]
+            ppls = [r["valid_ppl"] for r in runs]
+            mean, std = _mean_std(ppls)
+            ratio = mean / peer if peer else None
+            seconds = sum(r["train_seconds"] for r in runs) / len(runs)
+            speed = sum(r["tokens_per_second"] for r in runs) / len(runs)
+            summary["equal_steps"][f"{arm}_{steps}"] = {"ppl_per_seed": ppls, "mean": mean, "std": std, "ratio_to_trainer": ratio, "train_seconds": seconds}
+            lines.append(f"| {steps} | {arm} | {len(runs)} | {' / '.join(f'{p:.2f}' for p in ppls)} | {mean:.2f} ± {std:.2f} | {f'{ratio:.4f}' if ratio else '–'} | {seconds / 60:.1f} min | {speed:.0f} |")
+    for steps in sorted({s for a, s, seed in results if a == "trainer" and seed == 0}):
+        peer = results[("trainer", steps, 0)]
         budget, target = peer["train_seconds"], peer["valid_ppl"]
-        lines += ["", f"**Equal wall-clock and time to quality** (the Trainer's {longest}-step run: {budget / 60:.1f} min of training, final PPL {target:.2f})", "",
-                  "| arm | steps | PPL at the Trainer's time | vs Trainer | time to the Trainer's final PPL | vs Trainer | final PPL | its train time |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for (arm, steps), r in sorted(results.items()):
-            if arm == "trainer" and steps != longest:
+        lines += ["", f"**Equal wall-clock and time to quality** against the Trainer's {steps}-step run (seed 0): {budget / 60:.1f} min of training, final PPL {target:.2f}", "",
+                  "| arm | steps | PPL at the Trainer's time | vs Trainer | time to the Trainer's final PPL | vs Trainer | final PPL | its train time |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for job, r in sorted(results.items()):
+            arm, s, seed = job
+            if seed != 0 or (arm in ("trainer", "textae") or arm.startswith("grouped")) and s != steps:
                 continue
             at = ppl_at(r["curve"], budget)
             reach = time_to_reach(r["curve"], target)
-            summary["equal_time"][f"{arm}_{steps}"] = {"ppl_at_trainer_time": at, "seconds_to_trainer_ppl": reach, "time_ratio": reach / budget if reach else None, "final_ppl": r["valid_ppl"], "train_seconds": r["train_seconds"]}
+            summary["equal_time"][f"{job_name(*job)}_vs_trainer_{steps}"] = {"ppl_at_trainer_time": at, "seconds_to_trainer_ppl": reach, "time_ratio": reach / budget if reach else None, "final_ppl": r["valid_ppl"], "train_seconds": r["train_seconds"]}
             lines.append(
                 f"| {arm} | {r['steps']} | {f'{at:.2f}' if at else '–'} | {f'{at / target - 1:+.1%}' if at else '–'} | "
                 f"{f'{reach / 60:.1f} min' if reach else 'not reached'} | {f'{reach / budget:.2f}×' if reach else '–'} | {r['valid_ppl']:.2f} | {r['train_seconds'] / 60:.1f} min |"
@@ -352,6 +369,7 @@ def main() -> int:
     parser.add_argument("--packed-rows", type=int, default=16)
     parser.add_argument("--pack-length", type=int, default=128)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--packed-eval-every", type=int, default=100, help="the packed arm's evaluations (its time-to-quality curve)")
     parser.add_argument("--jobs", type=int, default=2, help="arms run at once (one thread each)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--reuse", action="store_true", help="re-report arms already finished with the same settings")
@@ -359,6 +377,8 @@ def main() -> int:
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "lm_ptb"))
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-steps", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", default="0", help="seeds of the equal-step arms (comma-separated)")
     args = parser.parse_args()
     if not Path(args.data, "train.txt").exists():
         print(f"lm_ptb: PTB not found at {args.data} (pass --data)", file=sys.stderr)
@@ -367,6 +387,7 @@ def main() -> int:
         return worker(args)
     args.steps = [int(s) for s in str(args.steps).split(",") if s]
     args.arms = [a for a in args.arms.split(",") if a]
+    args.seeds = [int(s) for s in str(args.seeds).split(",") if s]
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     results = run_all(args)
     table, summary = report(args, results)
@@ -374,10 +395,10 @@ def main() -> int:
 
     record = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; each arm one thread, {args.jobs} arms at a time",
-        "settings": {"steps": args.steps, "arms": args.arms, "parity": PARITY, "bf16": args.bf16, "eval_every": args.eval_every,
+        "settings": {"steps": args.steps, "seeds": args.seeds, "arms": args.arms, "parity": PARITY, "bf16": args.bf16, "eval_every": args.eval_every,
                      "packed": {"steps": args.packed_steps, "rows": args.packed_rows, "pack_length": args.pack_length, "compile": True}},
         "summary": summary,
-        "arms": {f"{arm}_{steps}": r for (arm, steps), r in sorted(results.items())},
+        "arms": {job_name(*job): r for job, r in sorted(results.items())},
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results + ".json").write_text(json.dumps(record, indent=2))
