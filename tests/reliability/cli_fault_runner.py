@@ -149,8 +149,8 @@ def _newest_step(run_dir: Path) -> int:
     return int(found[-1].name.split("_")[-1]) if found else 0
 
 
-def _point(rng: random.Random, after: int) -> tuple[str, int]:
-    return rng.choice(POINTS), rng.randint(after + 1, STEPS)
+def _point(rng: random.Random, after: int, last: int = STEPS) -> tuple[str, int]:
+    return rng.choice(POINTS), rng.randint(after + 1, last)
 
 
 class Runner:
@@ -168,7 +168,8 @@ class Runner:
         for index, how in enumerate((first, second)):
             flags = ("--resume",) if index else ()
             start = _newest_step(run_dir)
-            where, step = _point(self.rng, start)
+            # the first stop leaves the resume at least one step to be stopped in
+            where, step = _point(self.rng, start, STEPS - 1 if index == 0 else STEPS)
             result["stops"].append(f"{how} at {where}:{step}")
             result["resumed_from"].append(start)
             if how == "SIGKILL":

@@ -482,8 +482,19 @@ def train(recipe: Recipe, resume: bool = False, stop_after_step: int | None = No
     ``stop_after_step`` ends the run after that step as an interruption would (no final model), so a
     time-boxed run can be resumed later with the same schedule.
     """
-    with open_run_folder(recipe, resume=resume, overwrite=overwrite), preemption.handlers():
+    with open_run_folder(recipe, resume=resume, overwrite=overwrite), preemption.handlers(), _determinism(recipe.train.full_determinism):
         return _train(recipe, resume, stop_after_step)
+
+
+@contextlib.contextmanager
+def _determinism(on: bool):
+    """Deterministic kernels for the run only (a setting for the process, so the old one comes back)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(on or before)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def _train(recipe: Recipe, resume: bool, stop_after_step: int | None) -> TrainResult:

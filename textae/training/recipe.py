@@ -85,6 +85,9 @@ class TrainSection:
     compile: bool = False  # torch.compile the model (inductor)
     adamw_impl: str = "auto"  # "auto" (fused where torch has it), "fused", "foreach", "single"
     gradient_checkpointing: bool = False  # recompute the backbones' activations in backward (less memory)
+    # torch.use_deterministic_algorithms for the run: compiled CPU kernels sum some gradients (the
+    # embedding's) with atomic adds across threads, so two compiled runs differ by ~1e-7 without it
+    full_determinism: bool = False
     pad_to_multiple_of: int = 8  # batch widths rounded up: few distinct shapes run faster
     eval_every: int = 500
     save_every: int = 500
