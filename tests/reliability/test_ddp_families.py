@@ -18,6 +18,9 @@ from safetensors.torch import load_file
 import textae
 from tests.conftest import REPO
 
+# two processes launched by accelerate: left out of the fast run (-m "not integration")
+pytestmark = pytest.mark.integration
+
 SCRIPT = REPO / "tests" / "reliability" / "ddp_families.py"
 
 

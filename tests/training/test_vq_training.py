@@ -110,6 +110,7 @@ DDP_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_two_process_ddp_run_ends_with_identical_codebooks(tmp_path):
     script = tmp_path / "ddp_vq.py"
     script.write_text(DDP_SCRIPT)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..models.base import IGNORE_INDEX, token_cross_entropy
+from ..models.hf import eval_mode
 from .core import corpus_bleu, exact_match, token_accuracy
 
 TOKEN_UNIT = "tokens of the run's tokenizer, each sentence's final EOS included"
@@ -20,41 +21,39 @@ def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None 
     ``stats`` are averaged over sentences instead. Sums are reduced over processes when an
     ``accelerator`` is given.
     """
-    was_training = model.training
-    model.eval()
-    sums: dict[str, torch.Tensor] = {}
-    device = accelerator.device if accelerator else next(model.parameters()).device
-    token_nll = getattr(accelerator.unwrap_model(model) if accelerator else model, "reports_token_nll", True)
+    with eval_mode(model):
+        sums: dict[str, torch.Tensor] = {}
+        device = accelerator.device if accelerator else next(model.parameters()).device
+        token_nll = getattr(accelerator.unwrap_model(model) if accelerator else model, "reports_token_nll", True)
 
-    def add(name, value):
-        sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value
+        def add(name, value):
+            sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value
 
-    for i, batch in enumerate(dataloader):
-        if max_batches is not None and i >= max_batches:
-            break
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out = model(**batch, loss_weights=loss_weights)
-        n_sent = torch.tensor(float(batch["labels"].shape[0]), dtype=torch.float64, device=device)
-        add("sentences", n_sent)
-        add("loss", out.loss.double() * n_sent)
-        for name, value in (out.loss_terms or {}).items():
-            add(f"loss_{name}", value.double() * n_sent)
-        if not token_nll:
-            for name, value in (out.stats or {}).items():
-                add(f"stat_{name}", value.double() * n_sent)
-            continue
-        logits = out.logits
-        targets = batch["labels"][:, 1:]
-        if logits.shape[1] == batch["labels"].shape[1]:  # the LM predicts from every input position
-            logits = logits[:, :-1]
-        nll = token_cross_entropy(logits, targets).double()
-        real = targets != IGNORE_INDEX
-        add("tokens", real.sum().double())
-        add("nll", nll.sum())
-        add("correct", ((logits.argmax(-1) == targets) & real).sum().double())
-    if accelerator is not None:
-        sums = {k: accelerator.reduce(v, reduction="sum") for k, v in sums.items()}
-    model.train(was_training)
+        for i, batch in enumerate(dataloader):
+            if max_batches is not None and i >= max_batches:
+                break
+            batch = {k: v.to(device) for k, v in batch.items()}
+            out = model(**batch, loss_weights=loss_weights)
+            n_sent = torch.tensor(float(batch["labels"].shape[0]), dtype=torch.float64, device=device)
+            add("sentences", n_sent)
+            add("loss", out.loss.double() * n_sent)
+            for name, value in (out.loss_terms or {}).items():
+                add(f"loss_{name}", value.double() * n_sent)
+            if not token_nll:
+                for name, value in (out.stats or {}).items():
+                    add(f"stat_{name}", value.double() * n_sent)
+                continue
+            logits = out.logits
+            targets = batch["labels"][:, 1:]
+            if logits.shape[1] == batch["labels"].shape[1]:  # the LM predicts from every input position
+                logits = logits[:, :-1]
+            nll = token_cross_entropy(logits, targets).double()
+            real = targets != IGNORE_INDEX
+            add("tokens", real.sum().double())
+            add("nll", nll.sum())
+            add("correct", ((logits.argmax(-1) == targets) & real).sum().double())
+        if accelerator is not None:
+            sums = {k: accelerator.reduce(v, reduction="sum") for k, v in sums.items()}
     if not sums:
         raise ValueError("evaluation data is empty")
     n = sums["sentences"].item()
@@ -83,10 +82,8 @@ def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None 
 @torch.no_grad()
 def reconstruction_scores(model, texts: list[str], batch_size: int = 64, examples: int = 5) -> dict:
     """Greedy reconstruction of ``texts``: exact match, token accuracy (on token ids), BLEU ×100."""
-    was_training = model.training
-    model.eval()
-    outputs = model.reconstruct(texts, batch_size=batch_size)
-    model.train(was_training)
+    with eval_mode(model):
+        outputs = model.reconstruct(texts, batch_size=batch_size)
     tokenize = model._tokenize
     refs_norm = [model.tokenizer.decode(ids, skip_special_tokens=True) for ids in tokenize(texts)]
     return {

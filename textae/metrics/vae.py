@@ -12,6 +12,7 @@ import math
 import torch
 
 from ..models.base import decoder_io, token_cross_entropy
+from ..models.hf import eval_mode
 from ..tensors import IGNORE_INDEX
 
 LOG_2PI = math.log(2 * math.pi)
@@ -79,18 +80,16 @@ def importance_weighted(model, batch: dict[str, torch.Tensor], k: int, generator
 @torch.no_grad()
 def vae_report(model, dataloader, k: int = 50, max_batches: int | None = None, seed: int = 0) -> dict:
     """IW-NLL (k samples), −ELBO, KL, MI, active units and PPL over a dataloader of textae batches."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    parts: dict[str, list[torch.Tensor]] = {}
-    for i, batch in enumerate(dataloader):
-        if max_batches is not None and i >= max_batches:
-            break
-        batch = {key: value.to(device) for key, value in batch.items()}
-        for key, value in importance_weighted(model, batch, k, generator).items():
-            parts.setdefault(key, []).append(value.cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        generator = torch.Generator().manual_seed(seed)
+        device = next(model.parameters()).device
+        parts: dict[str, list[torch.Tensor]] = {}
+        for i, batch in enumerate(dataloader):
+            if max_batches is not None and i >= max_batches:
+                break
+            batch = {key: value.to(device) for key, value in batch.items()}
+            for key, value in importance_weighted(model, batch, k, generator).items():
+                parts.setdefault(key, []).append(value.cpu())
     if not parts:
         raise ValueError("evaluation data is empty")
     cat = {key: torch.cat(values) for key, values in parts.items()}

@@ -16,6 +16,7 @@ import math
 import torch
 
 from ..modules.vq import codebook_perplexity
+from ..models.hf import eval_mode
 from ..tensors import IGNORE_INDEX
 
 TOKEN_UNIT_X = "tokens of the run's tokenizer, EOS not counted"
@@ -25,26 +26,24 @@ TOKEN_UNIT_X = "tokens of the run's tokenizer, EOS not counted"
 def code_counts(model, dataloader, max_batches: int | None = None) -> dict[str, torch.Tensor | int]:
     """Uses of each code [G, K] over a dataloader of textae batches, with the number of sentences,
     latent positions and text tokens (EOS not counted)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    bottleneck = model.bottleneck
-    counts = torch.zeros(bottleneck.groups, bottleneck.codebook_size, dtype=torch.long)
-    sentences = positions = tokens = 0
-    # a loader prepared by accelerate may synchronise at iteration; read the plain one
-    loader = getattr(dataloader, "base_dataloader", dataloader)
-    for i, batch in enumerate(loader):
-        if max_batches is not None and i >= max_batches:
-            break
-        enc = model.encode_latent(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        real = enc.latent_mask.bool()
-        idx = enc.indices[real].cpu()  # [N, G]
-        for g in range(bottleneck.groups):
-            counts[g] += torch.bincount(idx[:, g], minlength=bottleneck.codebook_size)
-        sentences += int(real.shape[0])
-        positions += int(real.sum())
-        tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) - int(real.shape[0])  # less each EOS
-    model.train(was_training)
+    with eval_mode(model):
+        device = next(model.parameters()).device
+        bottleneck = model.bottleneck
+        counts = torch.zeros(bottleneck.groups, bottleneck.codebook_size, dtype=torch.long)
+        sentences = positions = tokens = 0
+        # a loader prepared by accelerate may synchronise at iteration; read the plain one
+        loader = getattr(dataloader, "base_dataloader", dataloader)
+        for i, batch in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            enc = model.encode_latent(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            real = enc.latent_mask.bool()
+            idx = enc.indices[real].cpu()  # [N, G]
+            for g in range(bottleneck.groups):
+                counts[g] += torch.bincount(idx[:, g], minlength=bottleneck.codebook_size)
+            sentences += int(real.shape[0])
+            positions += int(real.sum())
+            tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) - int(real.shape[0])  # less each EOS
     return {"counts": counts, "sentences": sentences, "positions": positions, "tokens": tokens}
 
 

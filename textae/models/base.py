@@ -26,14 +26,12 @@ from ..tensors import IGNORE_INDEX, pad_sequences
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
 from ..modules.conditioning import LabelConditioning
 from ..safe_loading import refuse_pickled_weights
+from .hf import eval_mode
+from .losses import cosine_distance, resolve_loss_weights, token_cross_entropy, weighted_sum
 
 
 logger = logging.getLogger(__name__)
 
-
-def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of 1 − cos(a_i, b_i); a, b [B, d] (or [B, L, d], flattened per row)."""
-    return (1.0 - F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)).mean()
 
 DEFAULT_ENCODER = {
     "model_type": "bert",
@@ -184,12 +182,6 @@ class TextLMOutput(ModelOutput):
     cache: object | None = None
 
 
-def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-token NLL [B, T] in fp32 (0 where target is IGNORE_INDEX); logits [B, T, V], targets [B, T]."""
-    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
-    return flat.view(targets.shape)
-
-
 def decoder_io(labels: torch.Tensor, pad_token_id: int):
     """From labels [B, T] = [BOS] x [EOS] (-100 padded): decoder inputs, their mask, and targets."""
     inputs = labels[:, :-1].masked_fill(labels[:, :-1] == IGNORE_INDEX, pad_token_id)
@@ -256,16 +248,24 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
         multi-process step by it, so the step's gradient is that of one batch holding them all."""
         return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
+    def loss_term_names(self) -> set[str]:
+        return {"reconstruction"}
+
+    def default_loss_weights(self) -> dict[str, float]:
+        """Each loss term of the family with its default weight (see :mod:`textae.models.losses`)."""
+        return {name: 1.0 for name in self.loss_term_names()}
+
+    def configured_loss_weights(self) -> dict[str, float]:
+        """The config's ``loss_weights`` (saved with the model)."""
+        return self.config.loss_weights
+
+    def resolved_loss_weights(self, per_step: dict[str, float] | None = None) -> dict[str, float]:
+        """The weight of every term this step: ``per_step`` over the config over the family's defaults."""
+        return resolve_loss_weights(self.default_loss_weights(), self.configured_loss_weights(), per_step)
+
     def combine_losses(self, terms: dict[str, torch.Tensor], loss_weights: dict[str, float] | None) -> torch.Tensor:
-        """Σ_k w_k · term_k: w = 1, then the config's ``loss_weights``, then the per-step ``loss_weights``
-        (families with several loss terms define ``loss_term_names``)."""
-        weights = {name: 1.0 for name in terms}
-        weights.update(self.config.loss_weights)
-        for name, value in (loss_weights or {}).items():
-            if name not in self.loss_term_names():
-                raise ValueError(f"loss_weights names unknown term {name!r}; terms: {sorted(self.loss_term_names())}")
-            weights[name] = value
-        return sum(weights[name] * value for name, value in terms.items())
+        """Σ_k w_k · term_k, each weight as :meth:`resolved_loss_weights` resolves it."""
+        return weighted_sum(terms, self.resolved_loss_weights(loss_weights))
 
     def _require_tokenizer(self):
         if self.tokenizer is None:
@@ -385,9 +385,13 @@ class TextAutoencoderModel(TextAEModelBase):
         """The label conditioning of a family with ``uses_class_labels`` (None: not conditioned)."""
         return None
 
-    def loss_term_names(self) -> set[str]:
+    def default_loss_weights(self) -> dict[str, float]:
+        # consistency is optional (0): computed only when weighted, from a batch's clean inputs
         conditioning = self.conditioning.loss_terms if self.conditioning is not None else ()
-        return {"reconstruction", "consistency", *self.bottleneck.loss_terms, *conditioning}
+        return {"reconstruction": 1.0, "consistency": 0.0, **{name: 1.0 for name in (*self.bottleneck.loss_terms, *conditioning)}}
+
+    def loss_term_names(self) -> set[str]:
+        return set(self.default_loss_weights())
 
     def _class_label(self, class_label: torch.Tensor | None) -> torch.Tensor | None:
         """Checks that label ids come exactly when the family is conditioned on a label."""
@@ -402,12 +406,6 @@ class TextAutoencoderModel(TextAEModelBase):
         """What the decoder is conditioned on: z itself, or [z ; e(y)] for a label-conditioned family."""
         class_label = self._class_label(class_label)
         return latent if self.conditioning is None else self.conditioning.condition_latent(latent, class_label.to(latent.device))
-
-    def _term_weight(self, name: str, loss_weights: dict[str, float] | None) -> float:
-        """A term's weight this step: the per-step override, else the config's; absent terms count 0."""
-        if loss_weights and name in loss_weights:
-            return float(loss_weights[name])
-        return float(self.config.loss_weights.get(name, 0.0))
 
     def consistency_loss(
         self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor, class_label: torch.Tensor | None = None
@@ -484,7 +482,7 @@ class TextAutoencoderModel(TextAEModelBase):
         else:
             reconstruction = nll.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
         terms = {"reconstruction": reconstruction, **bottleneck.losses}
-        if clean_input_ids is not None and self._term_weight("consistency", loss_weights) > 0:
+        if clean_input_ids is not None and self.resolved_loss_weights(loss_weights)["consistency"] > 0:
             terms["consistency"] = self.consistency_loss(bottleneck.latent, clean_input_ids, clean_attention_mask, class_label)
         stats = {"nll_per_sentence": nll.sum(1).mean().detach(), **bottleneck.stats}
         return TextAEOutput(
@@ -566,20 +564,18 @@ class TextAutoencoderModel(TextAEModelBase):
         texts = as_texts(texts)  # one string is one text; a generator or an array of strings is accepted
         if len(texts) == 0:
             return torch.empty(*empty)
-        was_training = self.training
-        self.eval()
-        out = None
-        for start in range(0, len(texts), chunk_size):
-            ids = [self.encoder_input(x) for x in self._tokenize(list(texts[start : start + chunk_size]))]
-            for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-                input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
-                rows = torch.tensor(batch) + start
-                result = fn(input_ids, mask, rows)
-                result = result.float().cpu() if result.is_floating_point() else result.cpu()
-                if out is None:
-                    out = torch.empty((len(texts), *result.shape[1:]), dtype=result.dtype)
-                out[rows] = result  # in the input order
-        self.train(was_training)
+        with eval_mode(self):
+            out = None
+            for start in range(0, len(texts), chunk_size):
+                ids = [self.encoder_input(x) for x in self._tokenize(list(texts[start : start + chunk_size]))]
+                for batch in length_sorted_batches([len(s) for s in ids], batch_size):
+                    input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
+                    rows = torch.tensor(batch) + start
+                    result = fn(input_ids, mask, rows)
+                    result = result.float().cpu() if result.is_floating_point() else result.cpu()
+                    if out is None:
+                        out = torch.empty((len(texts), *result.shape[1:]), dtype=result.dtype)
+                    out[rows] = result  # in the input order
         return out
 
     @torch.no_grad()

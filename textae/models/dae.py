@@ -52,8 +52,9 @@ class TextDAE(TextAutoencoderModel):
 
     config_class = TextDAEConfig
 
-    def loss_term_names(self) -> set[str]:
-        return super().loss_term_names() | {"anchor"}
+    def default_loss_weights(self) -> dict[str, float]:
+        # anchor is optional like consistency: computed only when weighted (teacher target)
+        return {**super().default_loss_weights(), "anchor": 0.0}
 
     def freeze_teacher(self) -> None:
         """Makes a frozen copy of the encoder and bottleneck as they are now the teacher of
@@ -75,16 +76,16 @@ class TextDAE(TextAutoencoderModel):
     def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, clean_input_ids=None, clean_attention_mask=None, loss_weights=None, **kwargs) -> TextAEOutput:
         if self.config.consistency_target != "teacher" or latent is not None or clean_input_ids is None:
             return super().forward(input_ids, attention_mask, labels, latent, clean_input_ids=clean_input_ids, clean_attention_mask=clean_attention_mask, loss_weights=loss_weights, **kwargs)
-        reconstruction = {"reconstruction": 1.0, **self.config.loss_weights, **(loss_weights or {})}["reconstruction"]
-        if self.training and float(reconstruction) == 0.0:  # distillation alone: no decoder
+        weights = self.resolved_loss_weights(loss_weights)
+        if self.training and float(weights["reconstruction"]) == 0.0:  # distillation alone: no decoder
             bottleneck = self.encode_latent(input_ids, attention_mask, sample=kwargs.get("sample"))
             out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
         else:
             out = super().forward(input_ids, attention_mask, labels, loss_weights=loss_weights, **kwargs)
         target = self.teacher_latent(clean_input_ids, clean_attention_mask)
-        if self._term_weight("consistency", loss_weights) > 0:
+        if weights["consistency"] > 0:
             out.loss_terms["consistency"] = cosine_distance(out.latent, target)
-        if self._term_weight("anchor", loss_weights) > 0:
+        if weights["anchor"] > 0:
             out.loss_terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
         out.loss = self.combine_losses(out.loss_terms, loss_weights)
         return out

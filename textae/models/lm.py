@@ -15,6 +15,7 @@ from .base import (
     length_sorted_batches,
     token_cross_entropy,
 )
+from .losses import weighted_sum
 
 
 class TextLMConfig(TextAEBaseConfig):
@@ -41,6 +42,9 @@ class TextLM(TextAEModelBase):
     def get_input_embeddings(self):
         return self.decoder.lm.get_input_embeddings()
 
+    def configured_loss_weights(self) -> dict[str, float]:
+        return {}  # its config has no loss_weights: the one term weighs 1 unless a step says otherwise
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -54,15 +58,14 @@ class TextLM(TextAEModelBase):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
     ) -> TextLMOutput:
-        if loss_weights and set(loss_weights) - {"reconstruction"}:
-            raise ValueError(f"TextLM has one loss term, 'reconstruction'; got {sorted(loss_weights)}")
+        weights = self.resolved_loss_weights(loss_weights)  # one term, 'reconstruction'; others are refused
         out = self.decoder(input_ids, attention_mask, cache=cache, use_cache=use_cache, position_ids=position_ids)
         if labels is None:
             return TextLMOutput(logits=out.logits, cache=getattr(out, "cache", None))
         nll = token_cross_entropy(out.logits[:, :-1], labels[:, 1:])
         loss = nll.sum() / (labels[:, 1:] != IGNORE_INDEX).sum().clamp(min=1)
         return TextLMOutput(
-            loss=loss * (loss_weights or {}).get("reconstruction", 1.0),
+            loss=weighted_sum({"reconstruction": loss}, weights),
             reconstruction_loss=loss,
             logits=out.logits,
             loss_terms={"reconstruction": loss},

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..inputs import check_sampling
 from ..tensors import pad_sequences
 from .base import TextAutoencoderConfig, TextAutoencoderModel, length_sorted_batches
+from .hf import eval_mode
 
 DEFAULT_BETA = 0.25
 CODE_PREFIX = "c"  # a code id n is the word "c<n>" in the prior's vocabulary
@@ -93,15 +94,13 @@ class TextVQVAE(TextAutoencoderModel):
         """texts → flat code ids per sentence: position-major, G codes a position, id = g · K + k."""
         if isinstance(texts, str):
             texts = [texts]
-        was_training = self.training
-        self.eval()
-        out: list[list[int]] = [[] for _ in texts]
-        offsets = torch.arange(self.codes_per_position, device=self.device) * self.codebook_size
-        for batch, enc in self._encoded_batches(texts, batch_size):
-            flat = enc.indices + offsets
-            for row, i in enumerate(batch):
-                out[i] = flat[row][enc.latent_mask[row].bool()].flatten().tolist()
-        self.train(was_training)
+        with eval_mode(self):
+            out: list[list[int]] = [[] for _ in texts]
+            offsets = torch.arange(self.codes_per_position, device=self.device) * self.codebook_size
+            for batch, enc in self._encoded_batches(texts, batch_size):
+                flat = enc.indices + offsets
+                for row, i in enumerate(batch):
+                    out[i] = flat[row][enc.latent_mask[row].bool()].flatten().tolist()
         return out
 
     def codes_to_indices(self, codes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,13 +131,11 @@ class TextVQVAE(TextAutoencoderModel):
     @torch.no_grad()
     def decode_codes(self, codes: list[list[int]], batch_size: int = 64, **generate_kwargs) -> list[str]:
         """Flat code ids per sentence → texts (greedy unless ``do_sample=True``)."""
-        was_training = self.training
-        self.eval()
-        out: list[str] = []
-        for i in range(0, len(codes), batch_size):
-            latent, mask = self.codes_to_latent(codes[i : i + batch_size])
-            out.extend(self.decode(latent, latent_mask=mask, **generate_kwargs))
-        self.train(was_training)
+        with eval_mode(self):
+            out: list[str] = []
+            for i in range(0, len(codes), batch_size):
+                latent, mask = self.codes_to_latent(codes[i : i + batch_size])
+                out.extend(self.decode(latent, latent_mask=mask, **generate_kwargs))
         return out
 
     # ---- the autoencoder API, per position -------------------------------------------------------
@@ -156,14 +153,12 @@ class TextVQVAE(TextAutoencoderModel):
         """texts → one vector per sentence [N, d]: the mean of its code vectors (positions left out)."""
         if isinstance(texts, str):
             texts = [texts]
-        was_training = self.training
-        self.eval()
-        out = torch.zeros(len(texts), self.config.latent_dim)
-        for batch, enc in self._encoded_batches(texts, batch_size):
-            weights = enc.latent_mask.float()[..., None]
-            pooled = (enc.quantized * weights).sum(1) / weights.sum(1).clamp(min=1)
-            out[torch.tensor(batch)] = pooled.float().cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            out = torch.zeros(len(texts), self.config.latent_dim)
+            for batch, enc in self._encoded_batches(texts, batch_size):
+                weights = enc.latent_mask.float()[..., None]
+                pooled = (enc.quantized * weights).sum(1) / weights.sum(1).clamp(min=1)
+                out[torch.tensor(batch)] = pooled.float().cpu()
         return F.normalize(out, dim=-1) if normalize else out
 
     @torch.no_grad()
