@@ -57,6 +57,8 @@ def test_a_saved_model_gives_the_outputs_it_gave_when_saved(name):
     missing = set(want) - set(got)
     assert not missing, f"outputs no longer given: {sorted(missing)}"
     for key, value in want.items():
-        torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=lambda m, key=key: f"{key}: {m}")
+        # a changed weight name, layout or formula moves outputs by far more than this; the tolerance
+        # only absorbs the summation order of kernels run with another thread count (~3e-8 seen)
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6, msg=lambda m, key=key: f"{key}: {m}")
     assert {k: v for k, v in got_texts.items()} == {k: v for k, v in want_texts.items() if k in got_texts}
     assert set(want_texts) - {"family", "texts"} <= set(got_texts)
