@@ -7,16 +7,12 @@ running run's folder is refused with the holder's PID. The runs: tests/reliabili
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
-from textae.training.loop import FAULT_ENV
+from tests.reliability.subprocess_results import run_and_read
 from textae.training.preemption import EXIT_PREEMPTED
 
 pytestmark = [
@@ -27,13 +23,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, dict]:
-    out = tmp_path_factory.mktemp("cli_faults")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_DATASETS_CACHE": str(out / "hf_datasets")}
-    env.pop(FAULT_ENV, None)
-    proc = subprocess.run([sys.executable, "-m", "tests.reliability.cli_fault_runner", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    return {row["name"]: row for row in rows}
+    return run_and_read("tests.reliability.cli_fault_runner", tmp_path_factory.mktemp("cli_faults"), timeout=600)
 
 
 def _check_staged(row: dict, first: int, second: int) -> None:

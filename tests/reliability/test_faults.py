@@ -8,16 +8,13 @@ imports are paid once; see that module for how each kill point is reached.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.reliability.subprocess_results import run_and_read
 from tests.reliability.fault_runner import SCENARIOS
 from textae.training import complete_checkpoints
 from textae.training.loop import FAULT_ENV, _fault_point
@@ -30,13 +27,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def fault_results(tmp_path_factory) -> dict[str, dict]:
-    out = tmp_path_factory.mktemp("faults")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_DATASETS_CACHE": str(out / "hf_datasets")}
-    env.pop(FAULT_ENV, None)
-    proc = subprocess.run([sys.executable, "-m", "tests.reliability.fault_runner", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    return {row["name"]: row for row in rows}
+    return run_and_read("tests.reliability.fault_runner", tmp_path_factory.mktemp("faults"), timeout=900)
 
 
 def test_there_are_at_least_20_kill_points():
