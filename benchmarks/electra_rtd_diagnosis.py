@@ -1,0 +1,230 @@
+"""Why does ELECTRA's discriminator stay at chance? Short runs, one setting changed at a time.
+
+Every run pretrains the encoder of ``electra_vs_mlm.py`` (BERT 128 × 2 layers, WordPiece 8k, PTB +
+SST-2 train text, batch 32, bf16) through textae's loop for ``--steps`` steps, then scores replaced-token
+detection on the first 512 sentences of PTB valid (eval-mode corruption, the same for every run of a
+replacement kind) with :func:`textae.metrics.electra.electra_report`.
+
+Beside each discriminator it fits a **context-free baseline** that sees token identity only: for every
+token id, the share of its occurrences in the corrupted training input that are replacements (counted
+over ``--baseline-batches`` training batches corrupted by the same model, add-one smoothed). That is the
+maximum-likelihood logistic regression on one-hot token ids; its AUC on the same valid tokens is what
+identity alone can reach, so a discriminator above it uses the context.
+
+Variants (``--variants``): ``base`` (the benchmark's settings: λ = 50, LR 1e-3, generator 1/4),
+``uniform`` (replacements drawn uniformly from the vocabulary, no generator), ``unigram`` (replacements
+drawn from the corpus's token frequencies, no generator: context is the only cue), and the λ / LR /
+generator-size grid ``lam<λ>``, ``lr<LR>``, ``gen<size>`` and their combinations joined by ``+``
+(``lr3e-4+gen0.5``).
+
+    OMP_NUM_THREADS=1 python benchmarks/electra_rtd_diagnosis.py --variants uniform base --steps 400
+
+Results: benchmarks/results/electra_rtd_diagnosis.{json,md} (runs are merged into the JSON by name,
+so the table can be built over several invocations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import electra_vs_mlm as bench  # noqa: E402  (same corpus, tokenizer and recipe)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_variant(name: str) -> tuple[dict, dict, str | None]:
+    """``lr3e-4+lam10+gen0.5`` → (model settings, train settings, control sampler)."""
+    model, train, sampler = {}, {}, None
+    for part in name.split("+"):
+        if part == "base":
+            continue
+        if part in ("uniform", "unigram"):
+            model["replacement"], sampler = "uniform", part
+        elif part.startswith("lam"):
+            model["loss_weights"] = {"rtd": float(part[3:])}
+        elif part.startswith("lr"):
+            train["learning_rate"] = float(part[2:])
+        elif part.startswith("gen"):
+            model["generator_size"] = float(part[3:])
+        elif part.startswith("mask"):
+            model["mask_rate"] = float(part[4:])
+        elif part == "drop0":
+            model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+        elif part.startswith("init"):
+            model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "initializer_range": float(part[4:])}
+            model["initializer_range"] = float(part[4:])
+        elif part == "tieall":
+            model["shared_embeddings"] = "all"
+        elif part == "const":
+            train["lr_scheduler"] = "constant_with_warmup"
+        elif part == "nogroup":
+            train["group_by_length"] = False
+        elif part == "fp32":
+            train["bf16"] = False
+        else:
+            raise SystemExit(f"unknown variant part {part!r} in {name!r}")
+    return model, train, sampler
+
+
+def unigram_sampler(train_ds, vocab_size: int, special_ids: list[int]):
+    """A stand-in for :func:`textae.noise.electra.uniform_tokens` that draws ids by corpus frequency:
+    replacements as frequent as the words they replace, so token identity says nothing."""
+    counts = torch.zeros(vocab_size, dtype=torch.float64)
+    for row in train_ds["input_ids"]:
+        counts += torch.bincount(torch.as_tensor(row), minlength=vocab_size)[:vocab_size].double()
+    counts[special_ids] = 0
+    probs = counts / counts.sum()
+
+    def draw(n, vocab, banned=(), generator=None, device=None):
+        return torch.multinomial(probs, n, replacement=True, generator=generator).to(device)
+
+    return draw
+
+
+@torch.no_grad()
+def context_free_auc(model, train_loader, eval_loader, batches: int) -> float:
+    """AUC on ``eval_loader`` of the per-token-id replaced share fitted on ``batches`` training batches."""
+    from textae.metrics.electra import roc_auc
+    from textae.tensors import IGNORE_INDEX
+
+    model.eval()  # eval-mode corruption: repeatable, dropout off (the generator's samples as at eval)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    replaced, seen = torch.ones(vocab, dtype=torch.float64), 2 * torch.ones(vocab, dtype=torch.float64)
+    for i, batch in enumerate(train_loader):
+        if i >= batches:
+            break
+        out = model(**batch)
+        valid = out.labels != IGNORE_INDEX
+        ids, labels = out.input_ids[valid], out.labels[valid]
+        seen += torch.bincount(ids, minlength=vocab).double()
+        replaced += torch.bincount(ids[labels != 0], minlength=vocab).double()
+    rate = replaced / seen
+    scores, positive = [], []
+    for batch in eval_loader:
+        out = model(**batch)
+        valid = out.labels != IGNORE_INDEX
+        scores.append(rate[out.input_ids[valid]])
+        positive.append(out.labels[valid] != 0)
+    return roc_auc(torch.cat(scores), torch.cat(positive))
+
+
+def run_variant(args, name: str) -> dict:
+    import textae.models.electra as electra_module
+    from torch.utils.data import DataLoader
+
+    from textae.data import LengthGroupedBatchSampler
+    from textae.metrics.electra import electra_report
+    from textae.training import train
+    from textae.training.loop import eval_loader, make_collator
+
+    model_settings, train_settings, sampler = parse_variant(name)
+    folder = f"diag_{name.replace('+', '_')}"
+    shutil.rmtree(args.work / folder, ignore_errors=True)
+    recipe = bench.recipe(args, folder, args.steps, True, **model_settings)
+    for key, value in train_settings.items():
+        setattr(recipe.train, key, value)
+    real_uniform = electra_module.uniform_tokens
+    try:
+        if sampler == "unigram":
+            from textae.training.loop import prepare_data
+
+            tokenizer, train_ds, *_ = prepare_data(recipe)
+            specials = sorted({tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id} - {None})
+            electra_module.uniform_tokens = unigram_sampler(train_ds, len(tokenizer), specials)
+        start = time.perf_counter()
+        result = train(recipe)
+        seconds = time.perf_counter() - start
+        model = result.model.cpu()
+        from textae.training.loop import prepare_data
+
+        _, train_ds, eval_ds, *_ = prepare_data(recipe)
+        collator = make_collator(model, recipe)
+        sampler_ = LengthGroupedBatchSampler(train_ds["length"], recipe.train.batch_size, seed=1)
+        train_dl = DataLoader(train_ds, batch_sampler=sampler_, collate_fn=collator)
+        eval_dl = eval_loader(eval_ds, collator, recipe)
+        report = electra_report(model, eval_dl)
+        baseline = context_free_auc(model, train_dl, eval_dl, args.baseline_batches)
+    finally:
+        electra_module.uniform_tokens = real_uniform
+    log = [json.loads(x) for x in (args.work / folder / "logs" / "metrics.jsonl").read_text().splitlines()]
+    curve = [(r["step"], r["eval/rtd_auc"]) for r in log if "eval/rtd_auc" in r]
+    return {
+        "variant": name,
+        "model": model_settings,
+        "train": train_settings,
+        "replacement": sampler or "generator",
+        "steps": args.steps,
+        "train_seconds": seconds,
+        "rtd_auc": report["rtd_auc"],
+        "context_free_auc": baseline,
+        "accuracy_replaced": report.get("accuracy_replaced"),
+        "accuracy_original": report.get("accuracy_original"),
+        "mlm_accuracy": report.get("mlm_accuracy"),
+        "replaced_share": report.get("replaced_share"),
+        "auc_curve": curve,
+    }
+
+
+def table(runs: dict) -> str:
+    lines = [
+        "| variant | replacements | steps | train time | RTD AUC (PTB valid) | context-free AUC | acc. replaced | generator MLM acc. | AUC during training (step: AUC) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs.values():
+        mlm = "–" if r["mlm_accuracy"] is None else f"{r['mlm_accuracy']:.3f}"
+        curve = ", ".join(f"{s}: {a:.2f}" for s, a in r["auc_curve"])
+        lines.append(
+            f"| {r['variant']} | {r['replacement']} | {r['steps']} | {r['train_seconds'] / 60:.1f} min | {r['rtd_auc']:.3f} | "
+            f"{r['context_free_auc']:.3f} | {r['accuracy_replaced']:.3f} | {mlm} | {curve} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/electra/diagnosis"))
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "electra_rtd_diagnosis"))
+    parser.add_argument("--variants", nargs="+", default=["uniform", "unigram", "base"])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--baseline-batches", type=int, default=300)
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--curve-points", type=int, default=4)
+    args = parser.parse_args()
+    if not (args.data / "ptb" / "train.txt").exists():
+        print(f"electra_rtd_diagnosis: PTB not found under {args.data} (pass --data)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    bench.prepare_corpus(args.data, args.work)
+    bench.prepare_tokenizer(args.work, args.vocab_size)
+    results = Path(args.results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    stored = json.loads(results.with_suffix(".json").read_text()) if results.with_suffix(".json").exists() else {"runs": {}}
+    for name in args.variants:
+        run = run_variant(args, name)
+        key = f"{name}@{args.steps}"
+        stored["runs"][key] = run
+        stored["machine"] = bench.machine()
+        results.with_suffix(".json").write_text(json.dumps(stored, indent=2))
+        results.with_suffix(".md").write_text(
+            "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n"
+            + table(stored["runs"]) + "\n"
+        )
+        print(f"{key}: RTD AUC {run['rtd_auc']:.3f}, context-free {run['context_free_auc']:.3f}, {run['train_seconds'] / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

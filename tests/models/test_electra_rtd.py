@@ -1,0 +1,121 @@
+"""Replaced-token detection learns: the labels line up with the exact ids the discriminator reads, it
+reads them with a mask that shows it the whole sentence, and with uniform replacements it rises well
+above chance within a few dozen steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import textae.models.electra as electra_module
+from tests.conftest import TINY_ENCODER, make_batch, tiny_model
+from textae.metrics.electra import electra_report
+from textae.noise.electra import ORIGINAL, REPLACED, uniform_tokens
+from textae.tensors import IGNORE_INDEX
+
+
+def _spy_encoder(model, seen: dict):
+    """Records the ids and attention mask the discriminator's HF encoder is called with."""
+    real_forward = model.encoder.model.forward
+
+    def forward(*args, **kwargs):
+        seen["input_ids"], seen["attention_mask"] = kwargs["input_ids"].clone(), kwargs["attention_mask"].clone()
+        return real_forward(*args, **kwargs)
+
+    model.encoder.model.forward = forward
+
+
+def test_labels_line_up_with_the_ids_the_discriminator_reads(tokenizer, corpus, monkeypatch):
+    model = tiny_model("electra", tokenizer).eval()
+    texts = [corpus[1], corpus[0]]
+    batch = make_batch(model, tokenizer, texts)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    words = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    # the template, written out by hand: [BOS] x [EOS] then padding, mask 1 over exactly those tokens
+    width = max(len(w) for w in words) + 2
+    expected = torch.tensor([[bos, *w, eos] + [pad] * (width - len(w) - 2) for w in words])
+    assert torch.equal(ids, expected) and torch.equal(mask, (expected != pad).long())
+
+    chosen = torch.zeros_like(ids, dtype=torch.bool)
+    chosen[0, 2] = chosen[0, 5] = chosen[1, 1] = True
+    other = lambda i: (int(i) - 4) % (len(tokenizer) - 5) + 5  # another word than token i  # noqa: E731
+    samples = torch.tensor([other(ids[0, 2]), ids[0, 5], other(ids[1, 1])])  # the middle one: the original itself
+    monkeypatch.setattr(electra_module, "select_masked", lambda candidates, rate, rng: chosen & candidates)
+    monkeypatch.setattr(electra_module, "sample_tokens", lambda logits, temperature, banned, rng: samples)
+    seen = {}
+    _spy_encoder(model, seen)
+    out = model(**batch)
+
+    read = seen["input_ids"]
+    clean_pos = ~chosen
+    assert torch.equal(read, out.input_ids)  # what the output reports is what the encoder read
+    assert torch.equal(read[clean_pos], ids[clean_pos]) and torch.equal(read[chosen], samples)
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[mask.bool()] = ORIGINAL
+    labels[:, 0] = IGNORE_INDEX  # [BOS]
+    labels[torch.arange(2), mask.sum(1) - 1] = IGNORE_INDEX  # [EOS]
+    labels[0, 2] = labels[1, 1] = REPLACED  # changed; (0, 5) drew its own token: original
+    assert torch.equal(out.labels, labels)
+    # the discriminator's logits are per position of what it read, no shift
+    assert out.logits.shape[:2] == read.shape
+    # its attention mask shows it every real token of its row, and nothing of the padding
+    assert torch.equal(seen["attention_mask"], mask)
+
+
+def test_the_discriminator_sees_the_context_and_not_the_padding(tokenizer, corpus):
+    model = tiny_model("electra", tokenizer).eval()
+    batch = make_batch(model, tokenizer, [corpus[1], corpus[0]])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    states = model.encoder(ids, mask).states
+    changed = ids.clone()
+    changed[0, 4] = (ids[0, 4] - 4) % (len(tokenizer) - 5) + 5  # another word, away from position 1
+    assert not torch.allclose(model.encoder(changed, mask).states[0, 1], states[0, 1])
+    padded = ids.clone()
+    padded[1, -1] = ids[0, 2]  # under the padding mask
+    torch.testing.assert_close(model.encoder(padded, mask).states[1, : int(mask[1].sum())], states[1, : int(mask[1].sum())])
+
+
+def test_uniform_tokens_avoid_the_banned_ids():
+    draws = uniform_tokens(2000, 12, banned_ids=[0, 2, 3, 4], generator=torch.Generator().manual_seed(0))
+    assert set(draws.tolist()) == {1, 5, 6, 7, 8, 9, 10, 11}
+    with pytest.raises(ValueError, match="non-special"):
+        uniform_tokens(3, 2, banned_ids=[0, 1])
+
+
+def test_uniform_replacement_has_no_generator_and_one_term(tokenizer, corpus):
+    model = tiny_model("electra", tokenizer, replacement="uniform")
+    assert not hasattr(model, "generator") and model.loss_term_names() == {"rtd"}
+    out = model(**make_batch(model, tokenizer, corpus[:8]))
+    assert set(out.loss_terms) == {"rtd"} and out.mlm_logits is None
+    torch.testing.assert_close(out.loss, 50.0 * out.loss_terms["rtd"])
+    with pytest.raises(ValueError, match="replacement must be one of"):
+        tiny_model("electra", tokenizer, replacement="gaussian")
+
+
+def test_with_uniform_replacements_detection_rises_well_above_chance(tokenizer, corpus):
+    torch.manual_seed(0)
+    model = tiny_model("electra", tokenizer, replacement="uniform", encoder_config={**TINY_ENCODER, "hidden_size": 64})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    held_out = [make_batch(model, tokenizer, corpus[250 + 25 * i : 275 + 25 * i]) for i in range(2)]
+    before = electra_report(model, held_out)["rtd_auc"]
+    model.train()
+    for step in range(40):
+        batch = make_batch(model, tokenizer, corpus[(step * 25) % 250 : (step * 25) % 250 + 25])
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = electra_report(model, held_out)["rtd_auc"]
+    assert abs(before - 0.5) < 0.15 and after > 0.8, (before, after)
+
+
+def test_shared_embeddings_all_ties_the_whole_embedding_block(tokenizer, tmp_path):
+    model = tiny_model("electra", tokenizer, shared_embeddings="all")
+    disc, gen = model.encoder.model.embeddings, model.generator.embeddings
+    assert gen.position_embeddings.weight is disc.position_embeddings.weight and gen.LayerNorm.weight is disc.LayerNorm.weight
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    assert loaded.generator.embeddings.position_embeddings.weight is loaded.encoder.model.embeddings.position_embeddings.weight
+    torch.testing.assert_close(loaded.encoder.model.embeddings.position_embeddings.weight, disc.position_embeddings.weight)
+    word = tiny_model("electra", tokenizer)
+    assert word.generator.embeddings.position_embeddings.weight is not word.encoder.model.embeddings.position_embeddings.weight
