@@ -11,6 +11,9 @@ over ``--baseline-batches`` training batches corrupted by the same model, add-on
 maximum-likelihood logistic regression on one-hot token ids; its AUC on the same valid tokens is what
 identity alone can reach, so a discriminator above it uses the context.
 
+``warm<N>`` first trains the same encoder for N steps on the masked-LM objective and starts the
+discriminator from it: a test of whether RTD fails for want of attention to the context.
+
 Variants (``--variants``): ``base`` (the benchmark's settings: λ = 50, LR 1e-3, generator 1/4),
 ``uniform`` (replacements drawn uniformly from the vocabulary, no generator), ``unigram`` (replacements
 drawn from the corpus's token frequencies, no generator: context is the only cue), and the λ / LR /
@@ -44,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 def parse_variant(name: str) -> tuple[dict, dict, str | None]:
     """``lr3e-4+lam10+gen0.5`` → (model settings, train settings, control sampler)."""
     model, train, sampler = {}, {}, None
+    warm = 0
     for part in name.split("+"):
         if part == "base":
             continue
@@ -62,6 +66,8 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
         elif part.startswith("init"):
             model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "initializer_range": float(part[4:])}
             model["initializer_range"] = float(part[4:])
+        elif part.startswith("warm"):
+            warm = int(part[4:])
         elif part == "tieall":
             model["shared_embeddings"] = "all"
         elif part == "const":
@@ -72,6 +78,8 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
             train["bf16"] = False
         else:
             raise SystemExit(f"unknown variant part {part!r} in {name!r}")
+    if warm:
+        train["mlm_warm_start_steps"] = warm
     return model, train, sampler
 
 
@@ -129,7 +137,15 @@ def run_variant(args, name: str) -> dict:
     model_settings, train_settings, sampler = parse_variant(name)
     folder = f"diag_{name.replace('+', '_')}"
     shutil.rmtree(args.work / folder, ignore_errors=True)
+    warm = train_settings.pop("mlm_warm_start_steps", 0)
+    if warm:  # the masked-LM objective first; its encoder then starts the discriminator
+        warm_recipe = bench.recipe(args, folder + "_mlm", warm, False, objective="mlm")
+        shutil.rmtree(args.work / (folder + "_mlm"), ignore_errors=True)
+        model_settings["encoder_pretrained"] = str(train(warm_recipe).model.export_hf_encoder(args.work / (folder + "_mlm") / "hf"))
+        model_settings.pop("encoder_config", None)
     recipe = bench.recipe(args, folder, args.steps, True, **model_settings)
+    if warm:
+        del recipe.model["encoder_config"]
     for key, value in train_settings.items():
         setattr(recipe.train, key, value)
     real_uniform = electra_module.uniform_tokens
@@ -189,12 +205,21 @@ def table(runs: dict) -> str:
     return "\n".join(lines)
 
 
+def write(results: Path, stored: dict) -> None:
+    results.with_suffix(".json").write_text(json.dumps(stored, indent=2))
+    results.with_suffix(".md").write_text(
+        "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n"
+        + table(stored["runs"]) + "\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("/tmp/electra/diagnosis"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "electra_rtd_diagnosis"))
-    parser.add_argument("--variants", nargs="+", default=["uniform", "unigram", "base"])
+    parser.add_argument("--variants", nargs="*", default=["uniform", "unigram", "base"])
+    parser.add_argument("--merge", nargs="*", default=[], help="result JSONs of runs made in parallel, merged into --results")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--baseline-batches", type=int, default=300)
     parser.add_argument("--vocab-size", type=int, default=8000)
@@ -212,16 +237,16 @@ def main() -> int:
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     stored = json.loads(results.with_suffix(".json").read_text()) if results.with_suffix(".json").exists() else {"runs": {}}
+    for other in args.merge:  # runs made in parallel, each into its own file
+        stored["runs"].update(json.loads(Path(other).read_text())["runs"])
+    if args.merge:
+        write(results, stored)
     for name in args.variants:
         run = run_variant(args, name)
         key = f"{name}@{args.steps}"
         stored["runs"][key] = run
         stored["machine"] = bench.machine()
-        results.with_suffix(".json").write_text(json.dumps(stored, indent=2))
-        results.with_suffix(".md").write_text(
-            "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n"
-            + table(stored["runs"]) + "\n"
-        )
+        write(results, stored)
         print(f"{key}: RTD AUC {run['rtd_auc']:.3f}, context-free {run['context_free_auc']:.3f}, {run['train_seconds'] / 60:.1f} min", flush=True)
     return 0
 
