@@ -76,6 +76,14 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
             train["group_by_length"] = False
         elif part == "fp32":
             train["bf16"] = False
+        elif part.startswith("wu"):  # warm-up as a share of the steps: wu0.4
+            train["warmup_share"] = float(part[2:])
+        elif part.startswith("temp"):
+            model["sampling_temperature"] = float(part[4:])
+        elif part == "preln":  # the same BERT, LayerNorm before each sublayer
+            model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "model_type": "roberta-prelayernorm"}
+        elif part in ("prior", "bias0"):  # the detection head's output bias at init: log class priors / zero
+            model["head_bias_init"] = "prior" if part == "prior" else "zero"
         else:
             raise SystemExit(f"unknown variant part {part!r} in {name!r}")
     if warm:
@@ -125,6 +133,24 @@ def context_free_auc(model, train_loader, eval_loader, batches: int) -> float:
     return roc_auc(torch.cat(scores), torch.cat(positive))
 
 
+@torch.no_grad()
+def inter_position_cosine(model, eval_loader, batches: int = 4) -> float:
+    """The collapse probe: mean cosine between the last-layer states of two different real tokens of
+    one clean valid sentence (near 1: every position says the same, the context is lost)."""
+    model.eval()
+    total, count = 0.0, 0
+    for i, batch in enumerate(eval_loader):
+        if i >= batches:
+            break
+        mask = batch["attention_mask"].bool()
+        states = torch.nn.functional.normalize(model.encoder(batch["input_ids"], batch["attention_mask"]).states.float(), dim=-1)
+        sims = states @ states.transpose(1, 2)  # [B, T, T]
+        pairs = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool)
+        total += float(sims[pairs].sum())
+        count += int(pairs.sum())
+    return total / max(1, count)
+
+
 def run_variant(args, name: str) -> dict:
     import textae.models.electra as electra_module
     from torch.utils.data import DataLoader
@@ -138,6 +164,7 @@ def run_variant(args, name: str) -> dict:
     folder = f"diag_{name.replace('+', '_')}"
     shutil.rmtree(args.work / folder, ignore_errors=True)
     warm = train_settings.pop("mlm_warm_start_steps", 0)
+    warmup_share = train_settings.pop("warmup_share", None)
     if warm:  # the masked-LM objective first; its encoder then starts the discriminator
         warm_recipe = bench.recipe(args, folder + "_mlm", warm, False, objective="mlm")
         shutil.rmtree(args.work / (folder + "_mlm"), ignore_errors=True)
@@ -148,6 +175,9 @@ def run_variant(args, name: str) -> dict:
         del recipe.model["encoder_config"]
     for key, value in train_settings.items():
         setattr(recipe.train, key, value)
+    if warmup_share is not None:
+        recipe.train.warmup_steps = max(1, round(warmup_share * args.steps))
+        train_settings["warmup_steps"] = recipe.train.warmup_steps
     real_uniform = electra_module.uniform_tokens
     try:
         if sampler == "unigram":
@@ -169,6 +199,7 @@ def run_variant(args, name: str) -> dict:
         eval_dl = eval_loader(eval_ds, collator, recipe)
         report = electra_report(model, eval_dl)
         baseline = context_free_auc(model, train_dl, eval_dl, args.baseline_batches)
+        cosine = inter_position_cosine(model, eval_dl)
     finally:
         electra_module.uniform_tokens = real_uniform
     log = [json.loads(x) for x in (args.work / folder / "logs" / "metrics.jsonl").read_text().splitlines()]
@@ -182,6 +213,8 @@ def run_variant(args, name: str) -> dict:
         "train_seconds": seconds,
         "rtd_auc": report["rtd_auc"],
         "context_free_auc": baseline,
+        "inter_position_cosine": cosine,
+        "head_bias_init": result.model.config.head_bias_init,
         "accuracy_replaced": report.get("accuracy_replaced"),
         "accuracy_original": report.get("accuracy_original"),
         "mlm_accuracy": report.get("mlm_accuracy"),
@@ -190,17 +223,37 @@ def run_variant(args, name: str) -> dict:
     }
 
 
+def probe_stored(args, stored: dict) -> None:
+    """Adds the collapse probe to stored runs whose trained model is still in ``--work`` (same steps)."""
+    from textae.models.electra import TextElectra
+    from textae.training.loop import eval_loader, make_collator, prepare_data
+
+    for key, run in stored["runs"].items():
+        folder = args.work / f"diag_{run['variant'].replace('+', '_')}"
+        if run.get("inter_position_cosine") is not None or not (folder / "model").exists():
+            continue
+        last = json.loads((folder / "logs" / "metrics.jsonl").read_text().splitlines()[-1])
+        if last.get("step") != run["steps"]:
+            continue
+        recipe = bench.recipe(args, folder.name, run["steps"], True)
+        model = TextElectra.from_pretrained(folder / "model").eval()
+        _, _, eval_ds, *_ = prepare_data(recipe)
+        run["inter_position_cosine"] = inter_position_cosine(model, eval_loader(eval_ds, make_collator(model, recipe), recipe))
+        print(f"{key}: inter-position cosine {run['inter_position_cosine']:.3f}", flush=True)
+
+
 def table(runs: dict) -> str:
     lines = [
-        "| variant | replacements | steps | train time | RTD AUC (PTB valid) | context-free AUC | acc. replaced | generator MLM acc. | AUC during training (step: AUC) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| variant | replacements | steps | train time | head bias init | RTD AUC (PTB valid) | context-free AUC | inter-position cosine | acc. replaced | generator MLM acc. | AUC during training (step: AUC) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs.values():
         mlm = "–" if r["mlm_accuracy"] is None else f"{r['mlm_accuracy']:.3f}"
         curve = ", ".join(f"{s}: {a:.2f}" for s, a in r["auc_curve"])
+        cosine = "–" if r.get("inter_position_cosine") is None else f"{r['inter_position_cosine']:.3f}"
         lines.append(
-            f"| {r['variant']} | {r['replacement']} | {r['steps']} | {r['train_seconds'] / 60:.1f} min | {r['rtd_auc']:.3f} | "
-            f"{r['context_free_auc']:.3f} | {r['accuracy_replaced']:.3f} | {mlm} | {curve} |"
+            f"| {r['variant']} | {r['replacement']} | {r['steps']} | {r['train_seconds'] / 60:.1f} min | {r['head_bias_init']} | {r['rtd_auc']:.3f} | "
+            f"{r['context_free_auc']:.3f} | {cosine} | {r['accuracy_replaced']:.3f} | {mlm} | {curve} |"
         )
     return "\n".join(lines)
 
@@ -220,6 +273,7 @@ def main() -> int:
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "electra_rtd_diagnosis"))
     parser.add_argument("--variants", nargs="*", default=["uniform", "unigram", "base"])
     parser.add_argument("--merge", nargs="*", default=[], help="result JSONs of runs made in parallel, merged into --results")
+    parser.add_argument("--probe-stored", action="store_true", help="add the collapse probe to stored runs whose model is in --work")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--baseline-batches", type=int, default=300)
     parser.add_argument("--vocab-size", type=int, default=8000)
@@ -239,7 +293,9 @@ def main() -> int:
     stored = json.loads(results.with_suffix(".json").read_text()) if results.with_suffix(".json").exists() else {"runs": {}}
     for other in args.merge:  # runs made in parallel, each into its own file
         stored["runs"].update(json.loads(Path(other).read_text())["runs"])
-    if args.merge:
+    if args.probe_stored:
+        probe_stored(args, stored)
+    if args.merge or args.probe_stored:
         write(results, stored)
     for name in args.variants:
         run = run_variant(args, name)

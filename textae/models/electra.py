@@ -55,6 +55,7 @@ from .base import DEFAULT_ENCODER, TextAEModelBase
 
 OBJECTIVES = ("electra", "mlm")
 REPLACEMENTS = ("generator", "uniform")
+HEAD_BIAS_INITS = ("prior", "zero")
 ELECTRA_RTD_WEIGHT = 50.0
 """λ of the paper: the discriminator's loss weighs 50 times the generator's."""
 
@@ -83,6 +84,13 @@ class TextElectraConfig(PretrainedConfig):
         insertion_add_tokens: when the tokenizer lacks one of those characters (an emoji, the
             zero-width space), add it as a token when the recipe is built.
         loss_weights: default weight of each term, ``reconstruction`` (generator MLM) and ``rtd``.
+        head_bias_init: the detection head's output bias at init: "prior" (the log of each class's
+            expected share, :func:`rtd_class_priors`) or "zero". Only ~15% of the tokens are
+            replaced; from a zero bias the loss first asks for that base rate everywhere, and Adam,
+            which moves every parameter at the same pace, has the whole encoder produce it: the token
+            states of a sentence collapse onto one vector (cosine ≈ 1 between positions) and the
+            discriminator stays at the base rate, blind to context. Starting at the prior removes that
+            pull (the RetinaNet prior initialisation, Lin et al. 2017).
         eval_seed: mixed into the seed of eval-mode corruption.
     """
 
@@ -109,6 +117,7 @@ class TextElectraConfig(PretrainedConfig):
     insertion_token_ids: list | None = None
     insertion_add_tokens: bool = True
     loss_weights: dict | None = None
+    head_bias_init: str = "prior"
     eval_seed: int = 0
 
     def __post_init__(self, **kwargs):
@@ -116,6 +125,8 @@ class TextElectraConfig(PretrainedConfig):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.shared_embeddings not in ("word", "all"):
             raise ValueError(f"shared_embeddings must be 'word' or 'all', got {self.shared_embeddings!r}")
+        if self.head_bias_init not in HEAD_BIAS_INITS:
+            raise ValueError(f"head_bias_init must be one of {HEAD_BIAS_INITS}, got {self.head_bias_init!r}")
         if self.replacement not in REPLACEMENTS:
             raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {self.replacement!r}")
         for name in ("mask_rate", "insertion_rate"):
@@ -170,6 +181,16 @@ def insertable_token_ids(tokenizer, lang: str = "en", add_missing: bool = False)
     return sorted(found)
 
 
+def rtd_class_priors(config: TextElectraConfig) -> torch.Tensor:
+    """Expected share of each detection class among the labelled tokens at init: replaced
+    ``mask_rate`` (an untrained generator, like uniform draws, almost never samples the original) and,
+    in insertion mode, inserted ``r / (1 + r)`` with the replaced share scaled by ``1 / (1 + r)``."""
+    r = config.insertion_rate
+    replaced, inserted = config.mask_rate / (1 + r), r / (1 + r)
+    shares = [1 - replaced - inserted, replaced] + ([inserted] if config.num_rtd_classes == 3 else [])
+    return torch.tensor(shares).clamp(1e-4, 1.0)
+
+
 def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
     return [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
 
@@ -220,6 +241,11 @@ class DetectionHead(nn.Module):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, num_classes)
+
+    @torch.no_grad()
+    def start_at_priors(self, priors: torch.Tensor) -> None:
+        """Output bias = log priors: the untrained head already predicts each class's base rate."""
+        self.out.bias.copy_(priors.log().to(self.out.bias))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.out(F.gelu(self.dense(states)))
@@ -284,6 +310,8 @@ class TextElectra(TextAEModelBase):
         if unknown:
             raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
         self.post_init()
+        if config.objective == "electra" and config.head_bias_init == "prior":
+            self.detection_head.start_at_priors(rtd_class_priors(config))  # after post_init, which zeroes biases
         if self.uses_generator:
             self._share_embeddings(embeddings)
 
