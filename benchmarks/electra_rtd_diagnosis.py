@@ -18,7 +18,18 @@ Variants (``--variants``): ``base`` (the benchmark's settings: λ = 50, LR 1e-3,
 ``uniform`` (replacements drawn uniformly from the vocabulary, no generator), ``unigram`` (replacements
 drawn from the corpus's token frequencies, no generator: context is the only cue), and the λ / LR /
 generator-size grid ``lam<λ>``, ``lr<LR>``, ``gen<size>`` and their combinations joined by ``+``
-(``lr3e-4+gen0.5``).
+(``lr3e-4+gen0.5``); ``bias0`` / ``prior`` (the detection head's output bias at zero / at the log class
+priors, the default), ``wu<share>`` (warm-up as a share of the steps), ``temp<T>`` (sampling temperature),
+``preln`` (the same BERT with LayerNorm before each sublayer), ``drop0``, ``init<std>``, ``const``,
+``nogroup``, ``fp32``, ``tieall``.
+
+Each run also gets two probes of the trained discriminator on clean valid sentences: the **collapse
+probe** (mean cosine between the last-layer states of two positions of a sentence; near 1, every position
+says the same) and the **context probe** (relative state change of a replaced token's neighbours and of
+the tokens further away). ``--probe-stored`` adds them to stored runs whose model is still in ``--work``.
+``--chain VARIANT ... --seeds S ...`` runs the variants on the chain language instead (each token fixes
+the next, every id equally frequent: the context-free AUC is 0.5 by construction; ~15 s a run).
+Prose for the results page lives in ``results/electra_rtd_diagnosis_notes.md`` and heads the tables.
 
     OMP_NUM_THREADS=1 python benchmarks/electra_rtd_diagnosis.py --variants uniform base --steps 400
 
@@ -151,6 +162,33 @@ def inter_position_cosine(model, eval_loader, batches: int = 4) -> float:
     return total / max(1, count)
 
 
+@torch.no_grad()
+def context_sensitivity(model, eval_loader, batches: int = 4) -> tuple[float, float]:
+    """Replaces one middle token per valid sentence (a uniform draw) and returns the relative change
+    of the last-layer states of its two neighbours and of the tokens further away: a discriminator
+    that reads the local context changes its neighbours more than the rest."""
+    model.eval()
+    rng = torch.Generator().manual_seed(0)
+    near, far = [], []
+    for i, batch in enumerate(eval_loader):
+        if i >= batches:
+            break
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        lengths = mask.sum(1)
+        keep = lengths >= 6
+        ids, mask, lengths = ids[keep], mask[keep], lengths[keep]
+        rows = torch.arange(len(ids))
+        pos = 2 + (torch.rand(len(ids), generator=rng) * (lengths - 4).float()).long()  # not next to [BOS] / [EOS]
+        changed = ids.clone()
+        changed[rows, pos] = torch.randint(5, model.config.vocab_size, (len(ids),), generator=rng)
+        a, b = model.encoder(ids, mask).states.float(), model.encoder(changed, mask).states.float()
+        delta = (a - b).norm(dim=-1) / a.norm(dim=-1)
+        offset = (torch.arange(ids.shape[1])[None] - pos[:, None]).abs()
+        near.append(delta[(offset == 1) & mask.bool()])
+        far.append(delta[(offset > 1) & mask.bool()])
+    return float(torch.cat(near).mean()), float(torch.cat(far).mean())
+
+
 def run_variant(args, name: str) -> dict:
     import textae.models.electra as electra_module
     from torch.utils.data import DataLoader
@@ -200,6 +238,7 @@ def run_variant(args, name: str) -> dict:
         report = electra_report(model, eval_dl)
         baseline = context_free_auc(model, train_dl, eval_dl, args.baseline_batches)
         cosine = inter_position_cosine(model, eval_dl)
+        near, far = context_sensitivity(model, eval_dl)
     finally:
         electra_module.uniform_tokens = real_uniform
     log = [json.loads(x) for x in (args.work / folder / "logs" / "metrics.jsonl").read_text().splitlines()]
@@ -214,6 +253,7 @@ def run_variant(args, name: str) -> dict:
         "rtd_auc": report["rtd_auc"],
         "context_free_auc": baseline,
         "inter_position_cosine": cosine,
+        "context_sensitivity": {"neighbours": near, "further": far},
         "head_bias_init": result.model.config.head_bias_init,
         "accuracy_replaced": report.get("accuracy_replaced"),
         "accuracy_original": report.get("accuracy_original"),
@@ -230,40 +270,134 @@ def probe_stored(args, stored: dict) -> None:
 
     for key, run in stored["runs"].items():
         folder = args.work / f"diag_{run['variant'].replace('+', '_')}"
-        if run.get("inter_position_cosine") is not None or not (folder / "model").exists():
+        if not folder.exists():  # runs from before the bias0 variant existed: the zero bias was the only init
+            folder = args.work / f"diag_{run['variant'].removesuffix('+bias0').replace('+', '_')}"
+        if run.get("context_sensitivity") is not None or not (folder / "model").exists():
             continue
         last = json.loads((folder / "logs" / "metrics.jsonl").read_text().splitlines()[-1])
-        if last.get("step") != run["steps"]:
-            continue
+        saved_init = json.loads((folder / "model" / "config.json").read_text()).get("head_bias_init", "zero")  # older runs: zero
+        if last.get("step") != run["steps"] or saved_init != run["head_bias_init"]:
+            continue  # the folder holds another run now
         recipe = bench.recipe(args, folder.name, run["steps"], True)
         model = TextElectra.from_pretrained(folder / "model").eval()
         _, _, eval_ds, *_ = prepare_data(recipe)
-        run["inter_position_cosine"] = inter_position_cosine(model, eval_loader(eval_ds, make_collator(model, recipe), recipe))
-        print(f"{key}: inter-position cosine {run['inter_position_cosine']:.3f}", flush=True)
+        loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
+        run["inter_position_cosine"] = inter_position_cosine(model, loader)
+        near, far = context_sensitivity(model, loader)
+        run["context_sensitivity"] = {"neighbours": near, "further": far}
+        print(f"{key}: inter-position cosine {run['inter_position_cosine']:.3f}, sensitivity {near:.3f} / {far:.3f}", flush=True)
+
+
+def chain_batch(successor: torch.Tensor, rows: int, length: int, generator: torch.Generator) -> dict:
+    """[BOS] x [EOS] rows of the chain language: each token fixes the next, every id equally frequent."""
+    x = [torch.randint(5, 5 + successor.numel(), (rows,), generator=generator)]
+    for _ in range(length - 1):
+        x.append(successor[x[-1] - 5])
+    ids = torch.cat([torch.full((rows, 1), 2), torch.stack(x, 1), torch.full((rows, 1), 3)], 1)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def chain_run(name: str, seed: int, steps: int = 300, vocab: int = 64) -> dict:
+    """RTD with uniform replacements on the chain language, where the context-free AUC is 0.5 by
+    construction: the tiny discriminator of the test (BERT 64 × 2), the training loop's optimizer."""
+    from textae.metrics.electra import roc_auc
+    from textae.models.electra import TextElectra, TextElectraConfig
+    from textae.tensors import IGNORE_INDEX
+
+    model_settings, train_settings, _ = parse_variant(name)
+    encoder = {"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256, "max_position_embeddings": 64}
+    encoder.update({k: v for k, v in model_settings.pop("encoder_config", {}).items() if k not in bench.ENCODER or k == "model_type"})
+    torch.manual_seed(seed)
+    model = TextElectra(TextElectraConfig(vocab_size=vocab, replacement="uniform", encoder_config=encoder, **{k: v for k, v in model_settings.items() if k != "replacement"}))
+    lr = train_settings.get("learning_rate", 1e-3)
+    warmup = max(1, round(train_settings.get("warmup_share", 0.05) * steps))
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "norm" not in n.lower()]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "norm" not in n.lower())]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    successor = torch.randperm(vocab - 5, generator=torch.Generator().manual_seed(0)) + 5
+    data = torch.Generator().manual_seed(1)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(steps):
+        model(**chain_batch(successor, 32, 16, data)).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        batch = chain_batch(successor, 256, 16, torch.Generator().manual_seed(99))
+        out = model(**batch)
+        valid = out.labels != IGNORE_INDEX
+        auc = roc_auc(out.logits.float().softmax(-1)[..., 1][valid], out.labels[valid] == 1)
+        states = torch.nn.functional.normalize(model.encoder(**batch).states, dim=-1)
+        cosine = float((states @ states.transpose(1, 2))[:, ~torch.eye(states.shape[1], dtype=torch.bool)].mean())
+    return {"variant": name, "seed": seed, "steps": steps, "head_bias_init": model.config.head_bias_init, "rtd_auc": auc,
+            "inter_position_cosine": cosine, "train_seconds": time.perf_counter() - start}
+
+
+def chain_table(runs: dict) -> str:
+    lines = [
+        "| variant | seed | steps | head bias init | RTD AUC (context-free: 0.5) | inter-position cosine |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs.values():
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['steps']} | {r['head_bias_init']} | {r['rtd_auc']:.3f} | {r['inter_position_cosine']:.3f} |")
+    return "\n".join(lines)
+
+
+def probe_mlm_warm_starts(args, stored: dict) -> None:
+    """The collapse and context probes of the masked-LM encoders that ``warm<N>`` started from."""
+    from textae.models.electra import TextElectra
+    from textae.training.loop import eval_loader, make_collator, prepare_data
+
+    for folder in sorted(args.work.glob("diag_*_mlm")):
+        if not (folder / "model").exists():
+            continue
+        steps = json.loads((folder / "logs" / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+        recipe = bench.recipe(args, folder.name, steps, False, objective="mlm")
+        model = TextElectra.from_pretrained(folder / "model").eval()
+        _, _, eval_ds, *_ = prepare_data(recipe)
+        loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
+        near, far = context_sensitivity(model, loader)
+        stored.setdefault("mlm_encoders", {})[f"mlm@{steps}"] = {
+            "steps": steps, "mlm_accuracy": model.extra_metrics(loader)["electra"].get("mlm_accuracy"),
+            "inter_position_cosine": inter_position_cosine(model, loader), "context_sensitivity": {"neighbours": near, "further": far},
+        }
 
 
 def table(runs: dict) -> str:
     lines = [
-        "| variant | replacements | steps | train time | head bias init | RTD AUC (PTB valid) | context-free AUC | inter-position cosine | acc. replaced | generator MLM acc. | AUC during training (step: AUC) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| variant | replacements | steps | train time | head bias init | RTD AUC (PTB valid) | context-free AUC | inter-position cosine | state change, neighbours / further | acc. replaced | generator MLM acc. | AUC during training (step: AUC) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs.values():
         mlm = "–" if r["mlm_accuracy"] is None else f"{r['mlm_accuracy']:.3f}"
         curve = ", ".join(f"{s}: {a:.2f}" for s, a in r["auc_curve"])
         cosine = "–" if r.get("inter_position_cosine") is None else f"{r['inter_position_cosine']:.3f}"
+        sens = r.get("context_sensitivity")
+        sens = "–" if sens is None else f"{sens['neighbours']:.3f} / {sens['further']:.3f}"
         lines.append(
             f"| {r['variant']} | {r['replacement']} | {r['steps']} | {r['train_seconds'] / 60:.1f} min | {r['head_bias_init']} | {r['rtd_auc']:.3f} | "
-            f"{r['context_free_auc']:.3f} | {cosine} | {r['accuracy_replaced']:.3f} | {mlm} | {curve} |"
+            f"{r['context_free_auc']:.3f} | {cosine} | {sens} | {r['accuracy_replaced']:.3f} | {mlm} | {curve} |"
         )
     return "\n".join(lines)
 
 
 def write(results: Path, stored: dict) -> None:
     results.with_suffix(".json").write_text(json.dumps(stored, indent=2))
-    results.with_suffix(".md").write_text(
-        "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n"
-        + table(stored["runs"]) + "\n"
-    )
+    notes = results.with_name(results.name + "_notes.md")
+    text = notes.read_text() if notes.exists() else ""
+    text += "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n" + table(stored["runs"]) + "\n"
+    for key, r in stored.get("mlm_encoders", {}).items():
+        sens = r["context_sensitivity"]
+        text += (f"\nThe masked-LM encoder after {r['steps']} steps (the warm start): MLM accuracy {r['mlm_accuracy']:.3f}, inter-position cosine "
+                 f"{r['inter_position_cosine']:.3f}, state change neighbours / further {sens['neighbours']:.3f} / {sens['further']:.3f}.\n")
+    if stored.get("chain"):
+        text += "\nThe chain language (each token fixes the next, every id equally frequent; uniform replacements; BERT 64 × 2, batch 32):\n\n"
+        text += chain_table(stored["chain"]) + "\n"
+    results.with_suffix(".md").write_text(text)
 
 
 def main() -> int:
@@ -274,6 +408,8 @@ def main() -> int:
     parser.add_argument("--variants", nargs="*", default=["uniform", "unigram", "base"])
     parser.add_argument("--merge", nargs="*", default=[], help="result JSONs of runs made in parallel, merged into --results")
     parser.add_argument("--probe-stored", action="store_true", help="add the collapse probe to stored runs whose model is in --work")
+    parser.add_argument("--chain", nargs="*", default=[], help="variants to run on the chain language, e.g. bias0 prior")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--baseline-batches", type=int, default=300)
     parser.add_argument("--vocab-size", type=int, default=8000)
@@ -295,8 +431,15 @@ def main() -> int:
         stored["runs"].update(json.loads(Path(other).read_text())["runs"])
     if args.probe_stored:
         probe_stored(args, stored)
+        probe_mlm_warm_starts(args, stored)
     if args.merge or args.probe_stored:
         write(results, stored)
+    for name in args.chain:
+        for seed in args.seeds:
+            run = chain_run(name, seed)
+            stored.setdefault("chain", {})[f"{name}@seed{seed}"] = run
+            write(results, stored)
+            print(f"chain {name} seed {seed}: RTD AUC {run['rtd_auc']:.3f}, cosine {run['inter_position_cosine']:.3f}", flush=True)
     for name in args.variants:
         run = run_variant(args, name)
         key = f"{name}@{args.steps}"
