@@ -53,14 +53,17 @@ def electra_report(model, dataloader, max_batches: int | None = None) -> dict:
         if max_batches is not None and i >= max_batches:
             break
         out = model(**{k: v.to(device) for k, v in batch.items()})
-        mlm_hits += int((out.mlm_logits.argmax(-1) == out.mlm_labels).sum())
+        if out.mlm_logits is not None:  # replacement "uniform" has no generator
+            mlm_hits += int((out.mlm_logits.argmax(-1) == out.mlm_labels).sum())
         masked += out.mlm_labels.numel()
         if out.labels is not None:
             valid = out.labels != IGNORE_INDEX
             probs.append(out.logits[valid].float().softmax(-1).cpu())
             labels.append(out.labels[valid].cpu())
     model.train(was_training)
-    report = {"mlm_accuracy": mlm_hits / max(1, masked), "masked_tokens": masked}
+    report = {"masked_tokens": masked}
+    if model.config.objective == "mlm" or getattr(model, "uses_generator", True):
+        report["mlm_accuracy"] = mlm_hits / max(1, masked)
     if not labels:
         return report
     probs, labels = torch.cat(probs), torch.cat(labels)

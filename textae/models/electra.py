@@ -48,11 +48,14 @@ from ..noise.electra import (
     replace_and_label,
     sample_tokens,
     select_masked,
+    uniform_tokens,
 )
 from ..tensors import IGNORE_INDEX
 from .base import DEFAULT_ENCODER, TextAEModelBase
 
 OBJECTIVES = ("electra", "mlm")
+REPLACEMENTS = ("generator", "uniform")
+HEAD_BIAS_INITS = ("prior", "zero")
 ELECTRA_RTD_WEIGHT = 50.0
 """λ of the paper: the discriminator's loss weighs 50 times the generator's."""
 
@@ -64,6 +67,12 @@ class TextElectraConfig(PretrainedConfig):
         encoder_config: the discriminator, an HF encoder config as a dict with ``model_type`` (tiny
             BERT by default), or a local pretrained one (``encoder_pretrained`` in a recipe).
         objective: "electra" (generator + replaced-token detection) or "mlm" (the masked-LM baseline).
+        replacement: where the replacements of objective "electra" come from: "generator" (samples of
+            the small masked LM, ELECTRA) or "uniform" (drawn uniformly from the non-special
+            vocabulary, no generator: a control whose replacements are easy to spot).
+        shared_embeddings: what the generator shares with the discriminator: "word" (the token
+            embeddings) or "all" (the whole embedding block: tokens, positions, token types and the
+            embedding LayerNorm, as ELECTRA's code shares them).
         generator_size: the generator's hidden size, intermediate size and head count as a fraction of
             the discriminator's (ELECTRA's 1/4); same depth.
         generator_config: ``transformers.ElectraConfig`` fields overriding the derived generator.
@@ -75,6 +84,13 @@ class TextElectraConfig(PretrainedConfig):
         insertion_add_tokens: when the tokenizer lacks one of those characters (an emoji, the
             zero-width space), add it as a token when the recipe is built.
         loss_weights: default weight of each term, ``reconstruction`` (generator MLM) and ``rtd``.
+        head_bias_init: the detection head's output bias at init: "prior" (the log of each class's
+            expected share, :func:`rtd_class_priors`) or "zero". Only ~15% of the tokens are
+            replaced; from a zero bias the loss first asks for that base rate everywhere, and Adam,
+            which moves every parameter at the same pace, has the whole encoder produce it: the token
+            states of a sentence collapse onto one vector (cosine ≈ 1 between positions) and the
+            discriminator stays at the base rate, blind to context. Starting at the prior removes that
+            pull (the RetinaNet prior initialisation, Lin et al. 2017).
         eval_seed: mixed into the seed of eval-mode corruption.
     """
 
@@ -90,6 +106,8 @@ class TextElectraConfig(PretrainedConfig):
     initializer_range: float = 0.02
     encoder_config: dict | None = None
     objective: str = "electra"
+    replacement: str = "generator"
+    shared_embeddings: str = "word"
     generator_size: float = 0.25
     generator_config: dict | None = None
     mask_rate: float = 0.15
@@ -99,11 +117,18 @@ class TextElectraConfig(PretrainedConfig):
     insertion_token_ids: list | None = None
     insertion_add_tokens: bool = True
     loss_weights: dict | None = None
+    head_bias_init: str = "prior"
     eval_seed: int = 0
 
     def __post_init__(self, **kwargs):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.shared_embeddings not in ("word", "all"):
+            raise ValueError(f"shared_embeddings must be 'word' or 'all', got {self.shared_embeddings!r}")
+        if self.head_bias_init not in HEAD_BIAS_INITS:
+            raise ValueError(f"head_bias_init must be one of {HEAD_BIAS_INITS}, got {self.head_bias_init!r}")
+        if self.replacement not in REPLACEMENTS:
+            raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {self.replacement!r}")
         for name in ("mask_rate", "insertion_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -156,6 +181,20 @@ def insertable_token_ids(tokenizer, lang: str = "en", add_missing: bool = False)
     return sorted(found)
 
 
+def rtd_class_priors(config: TextElectraConfig) -> torch.Tensor:
+    """Expected share of each detection class among the labelled tokens at init: replaced
+    ``mask_rate`` (an untrained generator, like uniform draws, almost never samples the original) and,
+    in insertion mode, inserted ``r / (1 + r)`` with the replaced share scaled by ``1 / (1 + r)``."""
+    r = config.insertion_rate
+    replaced, inserted = config.mask_rate / (1 + r), r / (1 + r)
+    shares = [1 - replaced - inserted, replaced] + ([inserted] if config.num_rtd_classes == 3 else [])
+    return torch.tensor(shares).clamp(1e-4, 1.0)
+
+
+def _same_shapes(a: nn.Module, b: nn.Module) -> bool:
+    return [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+
+
 def generator_config(config: TextElectraConfig, discriminator: PretrainedConfig, embeddings: nn.Embedding) -> ElectraConfig:
     """The generator: an ELECTRA encoder as deep as the discriminator, its width, FFN size and head
     count scaled by ``generator_size`` (as the ELECTRA code does), reading the shared embeddings."""
@@ -202,6 +241,11 @@ class DetectionHead(nn.Module):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, num_classes)
+
+    @torch.no_grad()
+    def start_at_priors(self, priors: torch.Tensor) -> None:
+        """Output bias = log priors: the untrained head already predicts each class's base rate."""
+        self.out.bias.copy_(priors.log().to(self.out.bias))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.out(F.gelu(self.dense(states)))
@@ -254,10 +298,11 @@ class TextElectra(TextAEModelBase):
                 f"insertion token id {max(config.insertion_token_ids)} is outside the encoder's {embeddings.num_embeddings} "
                 "embeddings (a pretrained encoder keeps its vocabulary): set insertion_add_tokens: false"
             )
-        if config.objective == "electra":
+        if self.uses_generator:
             gen_config = generator_config(config, self.encoder.model.config, embeddings)
             self.generator = AutoModel.from_config(gen_config)
             self.generator_head = MaskedLMHead(gen_config.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
+        if config.objective == "electra":
             self.detection_head = DetectionHead(self.encoder.hidden_size, config.num_rtd_classes)
         else:
             self.mlm_head = MaskedLMHead(self.encoder.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
@@ -265,27 +310,42 @@ class TextElectra(TextAEModelBase):
         if unknown:
             raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
         self.post_init()
-        if config.objective == "electra":
+        if config.objective == "electra" and config.head_bias_init == "prior":
+            self.detection_head.start_at_priors(rtd_class_priors(config))  # after post_init, which zeroes biases
+        if self.uses_generator:
             self._share_embeddings(embeddings)
 
     @classmethod
     def can_generate(cls) -> bool:
         return False
 
+    @property
+    def uses_generator(self) -> bool:
+        return self.config.objective == "electra" and self.config.replacement == "generator"
+
     def _share_embeddings(self, embeddings: nn.Embedding) -> None:
-        """The generator reads the discriminator's token embeddings; recorded as a tie so that
-        safetensors stores them once and ``from_pretrained`` shares them again."""
-        source = next(name for name, p in self.named_parameters() if p is embeddings.weight)
+        """The generator reads the discriminator's token embeddings (``shared_embeddings: word``) or
+        its whole embedding block, positions, token types and LayerNorm too (``all``, as ELECTRA's code
+        does); recorded as ties so that safetensors stores them once and ``from_pretrained`` shares
+        them again."""
         self.generator.set_input_embeddings(embeddings)
-        target = next(f"generator.{n}" for n, p in self.generator.named_parameters(remove_duplicate=False) if p is embeddings.weight)
-        self.all_tied_weights_keys[target] = source
-        self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), target: source}
+        if self.config.shared_embeddings == "all":
+            disc, gen = self.encoder.model.embeddings, self.generator.embeddings
+            for name in ("position_embeddings", "token_type_embeddings", "LayerNorm"):
+                if hasattr(disc, name) and hasattr(gen, name) and _same_shapes(getattr(disc, name), getattr(gen, name)):
+                    setattr(gen, name, getattr(disc, name))
+        sources = {id(p): name for name, p in self.named_parameters() if not name.startswith("generator.")}
+        ties = {f"generator.{n}": sources[id(p)] for n, p in self.generator.named_parameters(remove_duplicate=False) if id(p) in sources}
+        self.all_tied_weights_keys.update(ties)
+        self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), **ties}
 
     def get_input_embeddings(self):
         return self.encoder.get_input_embeddings()
 
     def loss_term_names(self) -> set[str]:
-        return {"reconstruction", "rtd"} if self.config.objective == "electra" else {"reconstruction"}
+        if self.config.objective == "mlm":
+            return {"reconstruction"}
+        return {"reconstruction", "rtd"} if self.uses_generator else {"rtd"}
 
     def special_ids(self) -> list[int]:
         """Ids never masked, sampled nor counted: padding, [BOS], [EOS], [MASK]."""
@@ -322,11 +382,15 @@ class TextElectra(TextAEModelBase):
         if c.objective == "mlm":
             return self._mlm_forward(input_ids, mask, masked, mlm_labels, specials, weight, rng, loss_weights)
 
-        gen_input = input_ids.masked_fill(masked, c.mask_token_id)
-        gen_states = self.generator(input_ids=gen_input, attention_mask=mask).last_hidden_state
-        mlm_logits = self.generator_head(gen_states[masked], weight)
-        mlm_loss = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
-        samples = sample_tokens(mlm_logits, c.sampling_temperature, specials, rng)
+        terms, mlm_logits = {}, None
+        if self.uses_generator:
+            gen_input = input_ids.masked_fill(masked, c.mask_token_id)
+            gen_states = self.generator(input_ids=gen_input, attention_mask=mask).last_hidden_state
+            mlm_logits = self.generator_head(gen_states[masked], weight)
+            terms["reconstruction"] = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
+            samples = sample_tokens(mlm_logits, c.sampling_temperature, specials, rng)
+        else:
+            samples = uniform_tokens(int(masked.sum()), weight.shape[0], specials, rng, input_ids.device)
         corrupted, rtd_labels = replace_and_label(input_ids, candidates, masked, samples)
         disc_mask = mask
         if c.insertion_rate > 0:
@@ -337,7 +401,7 @@ class TextElectra(TextAEModelBase):
         logits = self.detection_head(self.encoder(corrupted, disc_mask).states)
         valid = rtd_labels != IGNORE_INDEX
         rtd_loss = F.cross_entropy(logits[valid].float(), rtd_labels[valid], reduction="sum") / valid.sum().clamp(min=1)
-        terms = {"reconstruction": mlm_loss, "rtd": rtd_loss}
+        terms["rtd"] = rtd_loss
         return TextElectraOutput(
             loss=self.combine_losses(terms, loss_weights),
             logits=logits,
@@ -372,7 +436,7 @@ class TextElectra(TextAEModelBase):
     def _stats(self, logits, rtd_labels, mlm_logits, mlm_labels) -> dict[str, torch.Tensor]:
         """Per-batch measures the loop logs (a class absent from the batch counts 0 accuracy, AUC 0.5)."""
         n_masked = max(1, mlm_labels.numel())
-        stats = {"mlm_accuracy": (mlm_logits.argmax(-1) == mlm_labels).sum().float() / n_masked}
+        stats = {} if mlm_logits is None else {"mlm_accuracy": (mlm_logits.argmax(-1) == mlm_labels).sum().float() / n_masked}
         if logits is None:
             return stats
         valid = rtd_labels != IGNORE_INDEX

@@ -74,6 +74,19 @@ def sample_tokens(
     return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(-1)
 
 
+def uniform_tokens(
+    n: int, vocab_size: int, banned_ids: Sequence[int] = (), generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """``n`` token ids drawn uniformly from ``range(vocab_size)`` less the ``banned_ids``: replacements
+    that need no generator (the control under which detection must be easy)."""
+    allowed = torch.ones(vocab_size, dtype=torch.bool)
+    allowed[[i for i in banned_ids if 0 <= i < vocab_size]] = False
+    pool = allowed.nonzero().squeeze(-1).to(device)
+    if len(pool) == 0:
+        raise ValueError("uniform replacement needs at least one non-special token id")
+    return pool[torch.randint(len(pool), (n,), generator=generator, device=device)]
+
+
 def replace_and_label(
     input_ids: torch.Tensor, candidates: torch.Tensor, masked: torch.Tensor, samples: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
