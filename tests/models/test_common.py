@@ -66,8 +66,11 @@ def test_thirty_steps_on_one_batch_cut_the_loss(family, tokenizer, corpus):
     model = tiny_model(family, tokenizer)
     batch = make_batch(model, tokenizer, corpus[:8])
     first = model(**batch).loss.item()
-    # a third off at least: a VAE pays its KL and its posterior noise, the others fall far lower
-    assert overfit(model, batch, 30) < 0.67 * first
+    # a third off at least: a VAE pays its KL and its posterior noise, the others fall far lower.
+    # ELECTRA's detection head starts at the class priors, so its 50-weighted RTD term starts near the
+    # prior's entropy (not log 2) and has less to lose in 30 steps (0.80 of the start measured; 0.56
+    # from a zero bias, which ends higher all the same)
+    assert overfit(model, batch, 30) < (0.85 if family == "electra" else 0.67) * first
 
 
 def test_generation_depends_on_the_latent(family, tokenizer, corpus):
