@@ -60,7 +60,7 @@ def tiny_model(family: str, tokenizer, **overrides):
 def conditioning(model, n: int) -> dict[str, torch.Tensor]:
     """What a label-conditioned family needs beside the text or the latent: ``class_label`` ids [n]
     cycling through its labels ({} for the other families)."""
-    if not getattr(model, "uses_class_labels", False):
+    if not model.condition_keys:
         return {}
     return {"class_label": torch.arange(n) % model.config.num_labels}
 

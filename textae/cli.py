@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from .models import protocol
+
 
 def _load_model(run_dir: str):
     import textae  # noqa: F401  (registers the Auto classes)
@@ -58,7 +60,7 @@ def _read_lines(path: str) -> list[str]:
 
 def _attach_prior(model, run_dir: str, prior: str | None = None) -> None:
     """A VQ model samples codes from its prior: ``prior``, else RUN_DIR/prior when it exists."""
-    if hasattr(model, "load_prior"):
+    if model.offers(protocol.ATTACH_PRIOR):
         folder = Path(prior or Path(run_dir) / "prior")
         if prior or (folder / "model" / "config.json").exists():
             model.load_prior(folder)
@@ -93,8 +95,10 @@ def _exit_cleanly(result, code: int = 0) -> int:
 
 
 def cmd_eval(args) -> int:
+    from datasets import ClassLabel
+
     from .data import tokenize_dataset
-    from .metrics.evaluation import TOKEN_UNIT, reconstruction_scores, teacher_forced
+    from .metrics.evaluation import TOKEN_UNIT, teacher_forced
     from .training import load_recipe
     from .training.build import raw_split, text_column
     from .training.loop import eval_loader, make_collator
@@ -105,18 +109,16 @@ def cmd_eval(args) -> int:
     d = recipe.data
     column = text_column(recipe)
     eval_raw = raw_split(recipe, "eval")
-    label_column = d.label_column if getattr(model, "uses_class_labels", False) else None
+    label_column = d.label_column if model.condition_keys else None
     feature = (eval_raw.features or {}).get(label_column) if label_column else None
-    label2id = dict(model.config.label2id) if label_column and not hasattr(feature, "names") else None  # ClassLabel ids are kept
+    label2id = dict(model.config.label2id) if label_column and not isinstance(feature, ClassLabel) else None  # ClassLabel ids are kept
     eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, label_column, label2id, keep_text=True)
     loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
-    metrics.update(model.extra_metrics(loader, iw_samples=args.iw_samples) if hasattr(model, "extra_metrics") else {})
-    if hasattr(model, "reconstruct"):
-        texts = [t for t in (row[column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
-        metrics["reconstruction"] = reconstruction_scores(model, texts, examples=args.examples)
+    texts = [t for t in (row[column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]
+    metrics.update(model.evaluation_report(loader, texts, metrics["eval"], eval_data=eval_raw, iw_samples=args.iw_samples, examples=args.examples))
     _attach_prior(model, args.run_dir)
-    if hasattr(model, "sample") and getattr(model, "prior", True) is not None:  # a VQ model without a prior cannot sample
+    if model.offers(protocol.SAMPLE):
         metrics["samples"] = model.sample(args.examples)
     out = Path(args.run_dir) / "eval.json"
     out.write_text(json.dumps(metrics, indent=2))
@@ -126,19 +128,19 @@ def cmd_eval(args) -> int:
 
 def cmd_generate(args) -> int:
     model = _load_model(args.run_dir)
-    if args.label is not None and not getattr(model, "uses_class_labels", False):
+    if args.label is not None and not model.condition_keys:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
     if args.input:
-        if not hasattr(model, "reconstruct"):
+        if not model.offers(protocol.RECONSTRUCT):
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
         outputs = model.transfer(texts, to_label=args.label) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
             print(f"{src}\t{out}")
         return 0
-    if not hasattr(model, "sample"):
-        raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
     _attach_prior(model, args.run_dir, args.prior)
+    if not model.offers(protocol.SAMPLE):
+        raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
     for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p, **({"label": args.label} if args.label is not None else {})):
         print(text)
     return 0
@@ -153,12 +155,12 @@ def cmd_encode(args) -> int:
     import numpy as np
 
     model = _load_model(args.run_dir)
-    if not hasattr(model, "encode"):
+    if not model.offers(protocol.ENCODE):
         raise SystemExit(f"textae: {type(model).__name__} has no encoder")
     jsonl = args.output.endswith(".jsonl")
     total = None if jsonl else sum(1 for _ in _iter_lines(args.input))
     lines = _iter_lines(args.input)
-    written, width, array = 0, getattr(model.config, "latent_dim", 0), None
+    written, width, array = 0, model.config.latent_dim, None
     with open(args.output, "w", encoding="utf-8") if jsonl else contextlib.nullcontext() as out:
         while True:
             chunk = list(itertools.islice(lines, args.chunk_size))
@@ -189,7 +191,7 @@ def cmd_export(args) -> int:
 
     model = _load_model(args.run_dir)
     if args.hf_encoder:
-        if not hasattr(model, "export_hf_encoder"):
+        if not model.offers(protocol.EXPORT_HF_ENCODER):
             raise SystemExit(f"textae: {type(model).__name__} has no HF encoder export (ELECTRA models have)")
         out = model.export_hf_encoder(args.hf_encoder)
         print(f"textae: wrote an HF encoder to {out}; load it with AutoModelForSequenceClassification.from_pretrained({str(out)!r}, num_labels=...)")

@@ -17,11 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .models.protocol import EXPORT_SENTENCE_TRANSFORMERS
+
 ST_POOLING = {"mean": "mean", "cls": "cls"}
 
 
 def _check_exportable(model) -> nn.Linear | None:
-    if not hasattr(model, "encoder") or not hasattr(model, "bottleneck"):
+    if not model.offers(EXPORT_SENTENCE_TRANSFORMERS):
         raise ValueError(f"{type(model).__name__} has no sentence encoder to export")
     if model.tokenizer is None:
         raise ValueError("the model has no tokenizer attached; load it from a saved folder or set model.tokenizer")

@@ -17,14 +17,15 @@ TOKEN_UNIT = "tokens of the run's tokenizer, each sentence's final EOS included"
 def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None = None, loss_weights=None) -> dict:
     """Mean loss and loss terms, NLL per sentence, PPL per token and next-token accuracy over ``dataloader``.
 
-    A model whose ``reports_token_nll`` is False (a detector such as ELECTRA) has no token NLL: its
+    A model whose ``token_predictions`` are None (a detector such as ELECTRA) has no token NLL: its
     ``stats`` are averaged over sentences instead. Sums are reduced over processes when an
     ``accelerator`` is given.
     """
     with eval_mode(model):
         sums: dict[str, torch.Tensor] = {}
         device = accelerator.device if accelerator else next(model.parameters()).device
-        token_nll = getattr(accelerator.unwrap_model(model) if accelerator else model, "reports_token_nll", True)
+        family = accelerator.unwrap_model(model) if accelerator else model
+        token_nll = True
 
         def add(name, value):
             sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value
@@ -39,14 +40,13 @@ def teacher_forced(model, dataloader, accelerator=None, max_batches: int | None 
             add("loss", out.loss.double() * n_sent)
             for name, value in (out.loss_terms or {}).items():
                 add(f"loss_{name}", value.double() * n_sent)
-            if not token_nll:
+            predictions = family.token_predictions(out, batch)
+            if predictions is None:
+                token_nll = False
                 for name, value in (out.stats or {}).items():
                     add(f"stat_{name}", value.double() * n_sent)
                 continue
-            logits = out.logits
-            targets = batch["labels"][:, 1:]
-            if logits.shape[1] == batch["labels"].shape[1]:  # the LM predicts from every input position
-                logits = logits[:, :-1]
+            logits, targets = predictions
             nll = token_cross_entropy(logits, targets).double()
             real = targets != IGNORE_INDEX
             add("tokens", real.sum().double())

@@ -27,6 +27,8 @@ from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bo
 from ..modules.conditioning import LabelConditioning
 from ..safe_loading import refuse_pickled_weights
 from .hf import eval_mode
+from . import protocol
+from .protocol import BatchSpec, FamilyProtocol
 from .losses import cosine_distance, resolve_loss_weights, token_cross_entropy, weighted_sum
 
 
@@ -76,6 +78,16 @@ class TextAEBaseConfig(PretrainedConfig):
     initializer_range: float = 0.02
     use_cache: bool = True
     tie_word_embeddings: bool = True
+
+    @classmethod
+    def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
+        """The recipe's model ``settings`` completed with what this family reads off the tokenizer."""
+        return settings
+
+    @classmethod
+    def default_noise(cls) -> list[dict] | None:
+        """The family's input corruption when the recipe names none."""
+        return None
 
     def __post_init__(self, **kwargs):
         self.decoder_config = dict(self.decoder_config or DEFAULT_DECODER)
@@ -135,6 +147,14 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     encoder_suffix_ids: list | None = None
     tie_encoder_decoder: bool = False
 
+    @classmethod
+    def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
+        # the encoder reads x in the tokenizer's own template ([CLS] x [SEP] for a BERT tokenizer)
+        from ..data.tokenization import special_template
+
+        prefix, suffix = special_template(tokenizer)
+        return {"encoder_prefix_ids": prefix, "encoder_suffix_ids": suffix, **settings}
+
     def __post_init__(self, **kwargs):
         if self.reconstruction_reduction not in ("token", "sentence"):
             raise ValueError(f"reconstruction_reduction must be 'token' or 'sentence', got {self.reconstruction_reduction!r}")
@@ -189,7 +209,7 @@ def decoder_io(labels: torch.Tensor, pad_token_id: int):
     return inputs, mask, labels[:, 1:]
 
 
-class TextAEModelBase(PreTrainedModel, GenerationMixin):
+class TextAEModelBase(PreTrainedModel, GenerationMixin, FamilyProtocol):
     """Shared plumbing: weight init, the tokenizer saved beside the weights, batching texts."""
 
     config_class = TextAEBaseConfig
@@ -200,8 +220,6 @@ class TextAEModelBase(PreTrainedModel, GenerationMixin):
     _supports_sdpa = True
     _can_compile_fullgraph = False
 
-    batch_format = "autoencoder"  # what the collator builds: see TextAECollator
-    uses_class_labels = False  # whether batches carry the label column as ``class_label``
     tokenizer = None  # attached by from_pretrained when the folder holds one, or by the user
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -312,13 +330,14 @@ class TextAutoencoderModel(TextAEModelBase):
     [B, S], ``labels`` [B, T] = [BOS] x [EOS]. Forward in generation (what ``generate`` calls):
     ``input_ids`` [B, t] are decoder tokens and ``latent`` [B, d] conditions them.
 
-    A family with ``uses_class_labels`` builds a :class:`LabelConditioning` in
+    A family with ``condition_keys`` builds a :class:`LabelConditioning` in
     :meth:`build_conditioning`; every forward then also takes ``class_label`` [B] (label ids): the
     encoder's pooled state gets the label added (q(z | x, y)) and the decoder reads [z ; e(y)]
     (p(x | z, y)). Unconditioned families have ``conditioning = None`` and refuse ``class_label``.
     """
 
     config_class = TextAutoencoderConfig
+    operations = frozenset({protocol.ENCODE, protocol.RECONSTRUCT, protocol.EXPORT_SENTENCE_TRANSFORMERS})
 
     def __init__(self, config: TextAutoencoderConfig):
         super().__init__(config)
@@ -382,7 +401,7 @@ class TextAutoencoderModel(TextAEModelBase):
         return super().loss_items(batch)
 
     def build_conditioning(self) -> LabelConditioning | None:
-        """The label conditioning of a family with ``uses_class_labels`` (None: not conditioned)."""
+        """The label conditioning of a family with ``condition_keys`` (None: not conditioned)."""
         return None
 
     def default_loss_weights(self) -> dict[str, float]:
@@ -498,9 +517,17 @@ class TextAutoencoderModel(TextAEModelBase):
         """Token ids of x (no specials) → the encoder's input: the tokenizer's template around them."""
         return [*self.config.encoder_prefix_ids, *ids, *self.config.encoder_suffix_ids]
 
-    def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
-        """Family-specific evaluation beyond the teacher-forced losses (the VAE adds its measures)."""
-        return {}
+    def batch_spec(self, loss_weights=None) -> BatchSpec:
+        c = self.config
+        return BatchSpec(
+            format=self.batch_format,
+            encoder_prefix=tuple(c.encoder_prefix_ids),
+            encoder_suffix=tuple(c.encoder_suffix_ids),
+            condition_keys=self.condition_keys,
+            # the consistency term compares with the clean sentence's embedding; named, even at weight 0, it is built
+            clean_inputs="consistency" in {**(c.loss_weights or {}), **(loss_weights or {})},
+            noise=c.noise or None,
+        )
 
     def _word_dropout(self, dec_inputs: torch.Tensor, dec_mask: torch.Tensor) -> torch.Tensor:
         """Replaces decoder inputs [B, T] by [UNK] with prob ``word_dropout``; BOS (position 0) is kept."""

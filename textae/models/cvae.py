@@ -31,6 +31,7 @@ import torch
 
 from ..inputs import check_sampling
 from ..modules.conditioning import LabelConditioning
+from . import protocol
 from .vae import TextVAE, TextVAEConfig
 
 
@@ -59,7 +60,8 @@ class TextCVAE(TextVAE):
     """Label-controlled generation and label transfer; see the module docstring for the API."""
 
     config_class = TextCVAEConfig
-    uses_class_labels = True
+    condition_keys = ("class_label",)  # the dataset's label column, as label ids
+    operations = TextVAE.operations | {protocol.TRANSFER}
 
     def build_conditioning(self) -> LabelConditioning:
         c = self.config

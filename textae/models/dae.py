@@ -36,9 +36,13 @@ class TextDAEConfig(TextAutoencoderConfig):
 
     consistency_target: str = "self"
 
+    @classmethod
+    def default_noise(cls) -> list[dict]:
+        return [dict(step) for step in TSDAE_NOISE]
+
     def __post_init__(self, **kwargs):
         if self.noise is None:
-            self.noise = [dict(step) for step in TSDAE_NOISE]
+            self.noise = self.default_noise()
         if self.consistency_target not in CONSISTENCY_TARGETS:
             raise ValueError(f"consistency_target must be one of {CONSISTENCY_TARGETS}, got {self.consistency_target!r}")
         if (self.loss_weights or {}).get("anchor") and self.consistency_target != "teacher":
@@ -55,6 +59,10 @@ class TextDAE(TextAutoencoderModel):
     def default_loss_weights(self) -> dict[str, float]:
         # anchor is optional like consistency: computed only when weighted (teacher target)
         return {**super().default_loss_weights(), "anchor": 0.0}
+
+    def prepare_for_training(self) -> None:
+        if self.config.consistency_target == "teacher":
+            self.freeze_teacher()  # the initial (pretrained) encoder, whatever a resume loads later
 
     def freeze_teacher(self) -> None:
         """Makes a frozen copy of the encoder and bottleneck as they are now the teacher of

@@ -51,6 +51,7 @@ from ..noise.electra import (
     uniform_tokens,
 )
 from ..tensors import IGNORE_INDEX
+from . import protocol
 from .base import DEFAULT_ENCODER, TextAEModelBase
 
 OBJECTIVES = ("electra", "mlm")
@@ -149,6 +150,10 @@ class TextElectraConfig(PretrainedConfig):
     @property
     def num_rtd_classes(self) -> int:
         return 3 if self.insertion_rate > 0 else 2
+
+    @classmethod
+    def default_noise(cls) -> None:
+        return None  # the corruption is the generator's (or the insertions'), made in forward
 
     @classmethod
     def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
@@ -287,7 +292,16 @@ class TextElectra(TextAEModelBase):
 
     config_class = TextElectraConfig
     batch_format = "lm"  # [BOS] x [EOS]: the first token is the classifier's [CLS] after export
-    reports_token_nll = False  # a detector: evaluation reports its own measures, not a token NLL
+    operations = frozenset({protocol.EXPORT_HF_ENCODER})
+
+    def metric_lines(self, metrics: dict) -> list[str]:
+        electra = metrics.get("electra")
+        if not electra:
+            return []
+        return ["ELECTRA: " + ", ".join(f"{k} {v:.4f}" for k, v in electra.items() if k.startswith(("rtd_", "auc_", "accuracy_", "mlm_")))]
+
+    def token_predictions(self, output, batch: dict) -> None:
+        return None  # a detector: evaluation reports its own measures, not a token NLL
 
     def __init__(self, config: TextElectraConfig):
         super().__init__(config)

@@ -15,6 +15,7 @@ from .base import (
     length_sorted_batches,
     token_cross_entropy,
 )
+from . import protocol
 from .losses import weighted_sum
 
 
@@ -33,6 +34,31 @@ class TextLM(TextAEModelBase):
 
     config_class = TextLMConfig
     batch_format = "lm"
+    operations = frozenset({protocol.SAMPLE, protocol.SCORE})
+
+    def evaluation_report(self, dataloader, texts, teacher_forced, *, eval_data=None, **settings) -> dict:
+        # only an LM's teacher-forced NLL is -log p(x); an autoencoder's is conditioned on x itself
+        report = super().evaluation_report(dataloader, texts, teacher_forced, eval_data=eval_data, **settings)
+        if eval_data is not None and "nll_per_sentence" in teacher_forced:
+            from ..metrics.evaluation import exact_reference
+
+            reference = exact_reference(eval_data, teacher_forced["nll_per_sentence"])
+            if reference:
+                report["exact_reference"] = reference
+        return report
+
+    def token_predictions(self, output, batch: dict):
+        # the LM reads [BOS] x [EOS] and predicts from every position: the last one has no target
+        return output.logits[:, :-1], batch["labels"][:, 1:]
+
+    def metric_lines(self, metrics: dict) -> list[str]:
+        ref = metrics.get("exact_reference")
+        if not ref:
+            return []
+        return [
+            f"exact NLL/sentence of this sample under the grammar {ref['exact_nll_per_sentence']:.3f} nats "
+            f"(entropy {ref['grammar_entropy']:.3f}); model is {ref['model_over_exact']:+.2%} above it"
+        ]
 
     def __init__(self, config: TextLMConfig):
         super().__init__(config)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..inputs import check_sampling
+from . import protocol
 from .base import TextAutoencoderConfig, TextAutoencoderModel
 
 
@@ -32,6 +33,7 @@ class TextVAE(TextAutoencoderModel):
     ``reconstruct(texts)``, ``decode(z)``; ``generate(input_ids=bos, latent=z)`` for HF-style decoding."""
 
     config_class = TextVAEConfig
+    operations = TextAutoencoderModel.operations | {protocol.SAMPLE}
 
     def __init__(self, config: TextVAEConfig):
         super().__init__(config)
@@ -46,6 +48,16 @@ class TextVAE(TextAutoencoderModel):
         from ..metrics.vae import vae_report
 
         return {"vae": vae_report(self, dataloader, k=iw_samples, max_batches=max_batches)}
+
+    def metric_lines(self, metrics: dict) -> list[str]:
+        vae = metrics.get("vae")
+        if not vae:
+            return []
+        return [
+            f"VAE: IW-NLL/sentence {vae['iw_nll_per_sentence']:.3f} (k={vae['iw_samples']}), -ELBO {vae['neg_elbo_per_sentence']:.3f}, "
+            f"KL {vae['kl_per_sentence']:.3f}, MI {vae['mutual_information']:.3f}, active units {vae['active_units']}/{vae['latent_dim']}, "
+            f"PPL {vae['ppl_iw']:.3f}"
+        ]
 
     @torch.no_grad()
     def sample(self, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ..inputs import check_sampling
 from ..tensors import pad_sequences
+from . import protocol
 from .base import TextAutoencoderConfig, TextAutoencoderModel, length_sorted_batches
 from .hf import eval_mode
 
@@ -54,6 +55,11 @@ class TextVQVAE(TextAutoencoderModel):
     :class:`textae.VQTextTokenizer` for the tokenizer-shaped interface."""
 
     config_class = TextVQVAEConfig
+    operations = TextAutoencoderModel.operations | {protocol.ENCODE_CODES, protocol.ATTACH_PRIOR, protocol.SAMPLE}
+
+    def offers(self, operation: str) -> bool:
+        # sampling draws codes from a prior: offered once one is attached
+        return super().offers(operation) and (operation != protocol.SAMPLE or self.prior is not None)
 
     def __init__(self, config: TextVQVAEConfig):
         super().__init__(config)

@@ -8,11 +8,12 @@ import logging
 from pathlib import Path
 
 import torch
+from datasets import ClassLabel
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
 from ..data.loading import merge_text_columns
-from ..data.tokenization import TOKENIZER_KINDS, fold_confusables, special_template
+from ..data.tokenization import TOKENIZER_KINDS, fold_confusables
 from ..models import family_classes
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
@@ -33,8 +34,9 @@ def resolve_pretrained(name: str) -> str:
             module = importlib.import_module(module_name)
         except ImportError:
             module = None
-        if module is not None and hasattr(module, "get_model_path"):
-            return str(module.get_model_path())
+        get_model_path = getattr(module, "get_model_path", None)  # a model package's entry point
+        if get_model_path is not None:
+            return str(get_model_path())
     raise FileNotFoundError(f"pretrained model not found: {name} is neither a local folder nor an installed model package")
 
 
@@ -91,7 +93,7 @@ def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
     if column is None:
         return None
     feature = (train_raw.features or {}).get(column)
-    if feature is not None and hasattr(feature, "names"):
+    if isinstance(feature, ClassLabel):
         return None  # ClassLabel ids are used as they are; names come from the feature
     values = sorted({str(row[column]) for row in train_raw})
     return {name: i for i, name in enumerate(values)}
@@ -103,7 +105,7 @@ def uses_text_noise(recipe: Recipe) -> bool:
 
     specs = recipe.model.get("noise")
     if specs is None:
-        specs = getattr(family_classes(recipe.model["family"])[0](), "noise", None)
+        specs = family_classes(recipe.model["family"])[0].default_noise()
     return any(step.get("name") in TEXT_NOISES for step in specs or [])
 
 
@@ -146,20 +148,14 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
     if label_names:
         settings["id2label"] = dict(enumerate(label_names))
         settings["label2id"] = {name: i for i, name in enumerate(label_names)}
-    if hasattr(config_cls, "encoder_prefix_ids"):  # an encoder that reads x in the tokenizer's template
-        prefix, suffix = special_template(tokenizer)
-        settings.setdefault("encoder_prefix_ids", prefix)
-        settings.setdefault("encoder_suffix_ids", suffix)
-    if hasattr(config_cls, "settings_from_tokenizer"):  # settings a family reads off the tokenizer (ELECTRA's insertable ids)
-        settings = config_cls.settings_from_tokenizer(tokenizer, settings)
+    settings = config_cls.settings_from_tokenizer(tokenizer, settings)
     config = config_cls(vocab_size=len(tokenizer), max_seq_length=recipe.data.max_seq_length, **special_ids(tokenizer), **settings)
     model = model_cls(config)
     if encoder_path:
         load_pretrained_encoder(model, encoder_path)
     if decoder_path:
         load_pretrained_decoder(model, decoder_path)
-    if getattr(config, "consistency_target", "self") == "teacher":
-        model.freeze_teacher()  # the initial (pretrained) encoder, whatever a resume loads later
+    model.prepare_for_training()
     model.tokenizer = tokenizer
     return model
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 from accelerate import Accelerator, skip_first_batches
+from datasets import ClassLabel
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
@@ -36,7 +37,7 @@ from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator
 from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
 from ..data.loading import column_array
 from ..noise import NoisePipeline
-from ..metrics.evaluation import TOKEN_UNIT, exact_reference, reconstruction_scores, teacher_forced
+from ..metrics.evaluation import TOKEN_UNIT, teacher_forced
 from .build import build_datasets, build_model, build_tokenizer, label_maps, raw_split, text_column
 from .model_card import write_model_card
 from . import preemption
@@ -247,13 +248,12 @@ def prepare_data(recipe: Recipe):
     label_names = None
     if recipe.data.label_column is not None:
         feature = (train_raw.features or {}).get(recipe.data.label_column)
-        label_names = list(feature.names) if hasattr(feature, "names") else list(label2id)
+        label_names = list(feature.names) if isinstance(feature, ClassLabel) else list(label2id)
     return tokenizer, train_ds, eval_ds, eval_raw, label_names
 
 
-def noise_pipeline(model) -> NoisePipeline | None:
-    """The model's input corruption (``config.noise``), with what token steps need from its tokenizer."""
-    specs = getattr(model.config, "noise", None)
+def noise_pipeline(model, specs: list[dict] | None) -> NoisePipeline | None:
+    """The corruption ``specs`` of ``model``'s input, with what token steps need from its tokenizer."""
     if not specs:
         return None
     c = model.config
@@ -263,20 +263,19 @@ def noise_pipeline(model) -> NoisePipeline | None:
 
 def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator:
     """The batch builder of ``model``; ``packed`` packs LM sentences into rows of ``train.pack_length``."""
-    extra = ("class_label",) if recipe.data.label_column else ()
-    weights = {**getattr(model.config, "loss_weights", {}), **recipe.train.loss_weights}
+    spec = model.batch_spec(recipe.train.loss_weights)
     return TextAECollator(
         model.config.pad_token_id,
         model.config.bos_token_id,
         model.config.eos_token_id,
-        mode=getattr(model, "batch_format", "autoencoder"),
-        noise=noise_pipeline(model),
+        mode=spec.format,
+        noise=noise_pipeline(model, spec.noise),
         tokenizer=model.tokenizer,
         max_length=recipe.data.max_seq_length,
-        encoder_prefix=getattr(model.config, "encoder_prefix_ids", ()),
-        encoder_suffix=getattr(model.config, "encoder_suffix_ids", ()),
-        clean_inputs="consistency" in weights,
-        extra_columns=extra if getattr(model, "uses_class_labels", False) else (),
+        encoder_prefix=spec.encoder_prefix,
+        encoder_suffix=spec.encoder_suffix,
+        clean_inputs=spec.clean_inputs,
+        extra_columns=spec.condition_keys if recipe.data.label_column else (),
         pad_to_multiple_of=recipe.train.pad_to_multiple_of,
         seed=recipe.train.seed,
         pack_length=recipe.train.pack_length if packed else None,
@@ -594,32 +593,29 @@ def _finish(accelerator, model, recipe: Recipe, run_dir: Path, eval_dl, eval_raw
     _fault_point("finish_begin", t.max_steps)
     metrics = {"eval": teacher_forced(model, eval_dl, accelerator, t.eval_max_batches), "token_unit": TOKEN_UNIT, "throughput": throughput}
     unwrapped = accelerator.unwrap_model(model)
-    if accelerator.is_main_process and hasattr(unwrapped, "extra_metrics"):
-        metrics.update(unwrapped.extra_metrics(eval_dl, t.eval_max_batches, t.iw_samples))
     model_dir = run_dir / "model"
+    if accelerator.is_main_process:
+        texts = _first_texts(eval_raw, text_column(recipe), 500)
+        metrics.update(
+            unwrapped.evaluation_report(
+                eval_dl, texts, metrics["eval"], eval_data=eval_raw, max_batches=t.eval_max_batches,
+                iw_samples=t.iw_samples, batch_size=t.eval_batch_size, examples=t.show_reconstructions,
+            )
+        )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if hasattr(unwrapped, "reconstruct"):
-            texts = _first_texts(eval_raw, text_column(recipe), 500)
-            metrics["reconstruction"] = reconstruction_scores(unwrapped, texts, recipe.train.eval_batch_size, t.show_reconstructions)
-        # only an LM's teacher-forced NLL is -log p(x); an autoencoder's is conditioned on x itself
-        is_lm = getattr(unwrapped, "batch_format", None) == "lm"
-        reference = exact_reference(eval_raw, metrics["eval"]["nll_per_sentence"]) if is_lm and "nll_per_sentence" in metrics["eval"] else None
-        if reference:
-            metrics["exact_reference"] = reference
         unwrapped.save_pretrained(model_dir)
         _fault_point("finish_model", t.max_steps)
         metrics["train_history_tail"] = history[-3:]
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         write_model_card(model_dir, recipe, metrics, type(unwrapped).__name__)
-        _print_summary(accelerator, metrics)
-        if hasattr(unwrapped, "encode"):  # a model with a latent: curves, active units, latent projection
-            from .plots import write_run_plots
+        accelerator.print("\n".join(unwrapped.report_lines(metrics)))
+        from .plots import write_run_plots
 
-            column = recipe.data.text_column if isinstance(recipe.data.text_column, str) else "text"
-            plots = write_run_plots(run_dir, unwrapped, metrics, eval_raw, column, recipe.data.label_column)
-            if plots:
-                accelerator.print("plots: " + ", ".join(str(p) for p in plots.values()))
+        column = recipe.data.text_column if isinstance(recipe.data.text_column, str) else "text"
+        plots = write_run_plots(run_dir, unwrapped, metrics, eval_raw, column, recipe.data.label_column)
+        if plots:
+            accelerator.print("plots: " + ", ".join(str(p) for p in plots.values()))
     accelerator.wait_for_everyone()
     _end_run(accelerator)
     return TrainResult(run_dir=run_dir, model_dir=model_dir, metrics=metrics, model=unwrapped)
@@ -635,37 +631,6 @@ def _end_run(accelerator) -> None:
 def _first_texts(ds, column: str, n: int) -> list[str]:
     texts = (row[column] for row in ds)
     return list(itertools.islice((x.strip() for x in texts if isinstance(x, str) and x.strip()), n))
-
-
-def _print_summary(accelerator, metrics: dict) -> None:
-    ev = metrics["eval"]
-    if "ppl" in ev:
-        accelerator.print(f"eval: loss {ev['loss']:.4f}, NLL/sentence {ev['nll_per_sentence']:.3f} nats, PPL {ev['ppl']:.3f} ({metrics['token_unit']})")
-    else:
-        accelerator.print(f"eval: loss {ev['loss']:.4f}")
-    ref = metrics.get("exact_reference")
-    if ref:
-        accelerator.print(
-            f"exact NLL/sentence of this sample under the grammar {ref['exact_nll_per_sentence']:.3f} nats "
-            f"(entropy {ref['grammar_entropy']:.3f}); model is {ref['model_over_exact']:+.2%} above it"
-        )
-    vae = metrics.get("vae")
-    if vae:
-        accelerator.print(
-            f"VAE: IW-NLL/sentence {vae['iw_nll_per_sentence']:.3f} (k={vae['iw_samples']}), -ELBO {vae['neg_elbo_per_sentence']:.3f}, "
-            f"KL {vae['kl_per_sentence']:.3f}, MI {vae['mutual_information']:.3f}, active units {vae['active_units']}/{vae['latent_dim']}, "
-            f"PPL {vae['ppl_iw']:.3f}"
-        )
-    electra = metrics.get("electra")
-    if electra:
-        accelerator.print(
-            "ELECTRA: " + ", ".join(f"{k} {v:.4f}" for k, v in electra.items() if k.startswith(("rtd_", "auc_", "accuracy_", "mlm_")))
-        )
-    rec = metrics.get("reconstruction")
-    if rec:
-        accelerator.print(f"reconstruction: exact match {rec['exact_match']:.2%}, token accuracy {rec['token_accuracy']:.2%}, BLEU {rec['bleu']:.1f}")
-        for ex in rec["examples"]:
-            accelerator.print(f"  in : {ex['input']}\n  out: {ex['output']}")
 
 
 def _flat_config(recipe: Recipe) -> dict:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from ..models.protocol import ENCODE
+
 logger = logging.getLogger(__name__)
 
 LOG_FILE = Path("logs") / "metrics.jsonl"
@@ -253,7 +255,7 @@ def write_run_plots(run_dir: str | Path, model, metrics: dict, eval_raw=None, te
     code_counts = (metrics.get("vq") or {}).get("code_counts")
     if code_counts:
         written["codebook_usage"] = plot_codebook_usage(code_counts, out / "codebook_usage.png")
-    if eval_raw is not None and hasattr(model, "encode"):
+    if eval_raw is not None and model.offers(ENCODE):
         texts, labels = labelled_texts(eval_raw, text_column, label_column)
         if texts:
             latents = model.encode(texts, batch_size=128)

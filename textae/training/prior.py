@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..models.protocol import ENCODE_CODES
+
 PRIOR_DIR = "prior"
 DEFAULT_PRIOR = {
     "model": {"family": "lm", "decoder_config": {"model_type": "gpt2", "n_embd": 256, "n_layer": 4, "n_head": 4, "resid_pdrop": 0.1, "embd_pdrop": 0.1}},
@@ -47,7 +49,7 @@ def _load_vq(run_dir: Path):
     import textae  # noqa: F401  (registers the families)
 
     model = AutoModel.from_pretrained(str(run_dir / "model"))
-    if not hasattr(model, "encode_codes"):
+    if not model.offers(ENCODE_CODES):
         raise ValueError(f"{run_dir / 'model'} holds a {type(model).__name__}, not a VQ model")
     return model.eval()
 

@@ -185,9 +185,11 @@ def check_resume_recipe(run_dir: Path, recipe: Recipe) -> None:
 def check_checkpoint_fits(checkpoint: Path, model) -> None:
     """One line naming the first tensor of ``checkpoint/model.safetensors`` that the model does not
     have, or that has another shape there (instead of torch's many-line load_state_dict error)."""
+    import torch
     from safetensors import safe_open
 
-    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper prefixes every key; the checkpoint has none
+    if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+        model = model._orig_mod  # a torch.compile wrapper prefixes every key; the checkpoint has none
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as f:
         for key in f.keys():
