@@ -196,7 +196,7 @@ def run_variant(args, name: str) -> dict:
     from textae.data import LengthGroupedBatchSampler
     from textae.metrics.electra import electra_report
     from textae.training import train
-    from textae.training.loop import eval_loader, make_collator
+    from textae.training.build import eval_loader, make_collator
 
     model_settings, train_settings, sampler = parse_variant(name)
     folder = f"diag_{name.replace('+', '_')}"
@@ -219,7 +219,7 @@ def run_variant(args, name: str) -> dict:
     real_uniform = electra_module.uniform_tokens
     try:
         if sampler == "unigram":
-            from textae.training.loop import prepare_data
+            from textae.training.build import prepare_data
 
             tokenizer, train_ds, *_ = prepare_data(recipe)
             specials = sorted({tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id} - {None})
@@ -228,7 +228,7 @@ def run_variant(args, name: str) -> dict:
         result = train(recipe)
         seconds = time.perf_counter() - start
         model = result.model.cpu()
-        from textae.training.loop import prepare_data
+        from textae.training.build import prepare_data
 
         _, train_ds, eval_ds, *_ = prepare_data(recipe)
         collator = make_collator(model, recipe)
@@ -266,7 +266,7 @@ def run_variant(args, name: str) -> dict:
 def probe_stored(args, stored: dict) -> None:
     """Adds the collapse probe to stored runs whose trained model is still in ``--work`` (same steps)."""
     from textae.models.electra import TextElectra
-    from textae.training.loop import eval_loader, make_collator, prepare_data
+    from textae.training.build import eval_loader, make_collator, prepare_data
 
     for key, run in stored["runs"].items():
         folder = args.work / f"diag_{run['variant'].replace('+', '_')}"
@@ -350,7 +350,7 @@ def chain_table(runs: dict) -> str:
 def probe_mlm_warm_starts(args, stored: dict) -> None:
     """The collapse and context probes of the masked-LM encoders that ``warm<N>`` started from."""
     from textae.models.electra import TextElectra
-    from textae.training.loop import eval_loader, make_collator, prepare_data
+    from textae.training.build import eval_loader, make_collator, prepare_data
 
     for folder in sorted(args.work.glob("diag_*_mlm")):
         if not (folder / "model").exists():

@@ -124,7 +124,7 @@ def flops_per_step(args, objective: str, batches: int = 8) -> float:
 
     from textae.data import LengthGroupedBatchSampler
     from textae.training.build import build_model
-    from textae.training.loop import make_collator, prepare_data
+    from textae.training.build import make_collator, prepare_data
 
     r = recipe(args, f"flops_{objective}", 10, objective=objective)
     tokenizer, train_ds, *_ = prepare_data(r)

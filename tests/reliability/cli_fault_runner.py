@@ -65,10 +65,10 @@ def write_recipe(out: Path) -> Path:
 def run_cli(argv: list[str], log: Path, kill_at: str | None = None, signal_at: tuple | None = None, hold_at: tuple | None = None) -> int:
     """``textae.cli.main(argv)`` in a forked child; its exit status, or -signal when killed.
 
-    kill_at: "POINT:STEP", SIGKILL there (the loop's TEXTAE_FAULT_AT hook). signal_at: (point, step,
+    kill_at: "POINT:STEP", SIGKILL there (a point of textae.training.events). signal_at: (point, step,
     signal, times): the child sends itself the signal there. hold_at: (point, step, marker, release):
     the child touches ``marker`` there and waits until ``release`` exists."""
-    from textae.training.loop import FAULT_ENV
+    from textae.training import events
 
     pid = os.fork()
     if pid == 0:
@@ -77,13 +77,11 @@ def run_cli(argv: list[str], log: Path, kill_at: str | None = None, signal_at: t
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
-            os.environ.pop(FAULT_ENV, None)
-            if kill_at:
-                os.environ[FAULT_ENV] = kill_at
-            _install_hooks(signal_at, hold_at)
+            observer = _observer(kill_at, signal_at, hold_at)
             from textae.cli import main
 
-            code = main(argv)
+            with events.observed_by(observer):
+                code = main(argv)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -93,12 +91,13 @@ def run_cli(argv: list[str], log: Path, kill_at: str | None = None, signal_at: t
     return _wait(pid)
 
 
-def _install_hooks(signal_at, hold_at) -> None:
-    import textae.training.loop as loop
+def _observer(kill_at: str | None, signal_at, hold_at):
+    """The event callback of the child: a signal, a hold, then the kill point, each where named."""
+    from tests.reliability.kill_points import kill_at as killer
     from textae.training import plots
 
     plots.write_run_plots = lambda *a, **k: {}  # plots are not what is tested here
-    original = loop._fault_point
+    kill = killer(kill_at)
 
     def point(name: str, step: int) -> None:
         if signal_at and (name, step) == signal_at[:2]:
@@ -109,9 +108,10 @@ def _install_hooks(signal_at, hold_at) -> None:
             deadline = time.monotonic() + 60
             while not Path(hold_at[3]).exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
-        original(name, step)
+        if kill is not None:
+            kill(name, step)
 
-    loop._fault_point = point
+    return point
 
 
 def _wait(pid: int, timeout: float = CHILD_TIMEOUT_S) -> int:
@@ -206,10 +206,11 @@ class Runner:
                 fd = os.open(first_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
-                _install_hooks(None, ("step", 3, str(marker), str(release)))
                 from textae.cli import main
+                from textae.training import events
 
-                code = main(self.argv(run_dir, "base"))
+                with events.observed_by(_observer(None, None, ("step", 3, str(marker), str(release)))):
+                    code = main(self.argv(run_dir, "base"))
             except BaseException:
                 traceback.print_exc()
             finally:

@@ -9,8 +9,8 @@ resume starts in a process that has not trained, without paying the imports each
 
 Kill points (``SCENARIOS``):
 
-* ``NAME:STEP`` — the loop's own test hook (``TEXTAE_FAULT_AT``, see ``textae.training.loop._fault_point``):
-  the process kills itself at that point of that step;
+* ``NAME:STEP`` — a point of the loop (``textae.training.events``): the run's event callback
+  kills the process at that point of that step;
 * ``write:FILE:STEP`` — inside ``accelerator.save_state`` of the checkpoint of STEP: FILE is written,
   then cut to half its size (a torn write), then the process is killed;
 * ``prune:STEP`` — while the checkpoint of STEP deletes an old checkpoint, after one of its files is gone;
@@ -181,7 +181,7 @@ def _really_complete(run_dir: Path) -> bool:
 def run_child(run_dir: Path, resume: bool, fault: str | None, log: Path, kill_after: float | None = None) -> int:
     """One training run in a forked child; returns its exit code, or -signal when killed."""
     from textae.training import train
-    from textae.training.loop import FAULT_ENV
+    from tests.reliability.kill_points import kill_at
 
     pid = os.fork()
     if pid == 0:  # the child
@@ -190,12 +190,9 @@ def run_child(run_dir: Path, resume: bool, fault: str | None, log: Path, kill_af
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
-            if fault and ":" in fault and not fault.startswith(("write:", "prune:", "after:")):
-                os.environ[FAULT_ENV] = fault
-            else:
-                os.environ.pop(FAULT_ENV, None)
+            loop_point = fault and ":" in fault and not fault.startswith(("write:", "prune:", "after:"))
             _install_file_faults(fault, run_dir)
-            train(recipe_for(run_dir), resume=resume)
+            train(recipe_for(run_dir), resume=resume, on_event=kill_at(fault if loop_point else None))
         except BaseException:
             traceback.print_exc()
             code = 3

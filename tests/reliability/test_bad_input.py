@@ -36,7 +36,7 @@ from textae.data.loading import check_utf8
 from textae.data.tokenization import fold_confusables
 from textae.noise import TEXT_NOISES
 from textae.training import load_recipe, train
-from textae.training.loop import _train_loader, make_collator, prepare_data
+from textae.training.build import make_collator, prepare_data, train_loader
 from textae.training.build import build_model
 from textae.training.recipe import RecipeError
 
@@ -165,7 +165,7 @@ def test_a_cvae_asked_for_an_unknown_label_lists_the_known_ones(tokenizer, call)
 def test_batch_size_larger_than_the_dataset_trains_on_one_batch_of_everything(tmp_path):
     recipe = recipe_for(tmp_path, GOOD[:3], None, "train.batch_size=64", "train.max_steps=3")
     tokenizer, train_ds, *_ = prepare_data(recipe)
-    loader, sampler = _train_loader(train_ds, make_collator(build_model(recipe, tokenizer), recipe), recipe)
+    loader, sampler = train_loader(train_ds, make_collator(build_model(recipe, tokenizer), recipe), recipe)
     assert len(sampler) == 1 and [b["labels"].shape[0] for b in loader] == [3]
     assert train(recipe).metrics["throughput"]["steps"] == 3
 

@@ -18,7 +18,7 @@ from tests.reliability.test_bad_input import GOOD, recipe_for
 from textae.cli import main
 from textae.data import load_raw_split
 from textae.training import train
-from textae.training.loop import prepare_data
+from textae.training.build import prepare_data
 from textae.training.recipe import RecipeError
 
 

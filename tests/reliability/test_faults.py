@@ -17,7 +17,8 @@ import pytest
 from tests.reliability.subprocess_results import run_and_read
 from tests.reliability.fault_runner import SCENARIOS
 from textae.training import complete_checkpoints
-from textae.training.loop import FAULT_ENV, _fault_point
+from tests.reliability.kill_points import kill_at
+from textae.training import events
 
 pytestmark = [
     pytest.mark.integration,
@@ -84,16 +85,17 @@ def test_complete_checkpoints_skips_temporary_and_stateless_folders(tmp_path):
 
 
 def test_the_fault_hook_does_nothing_unless_its_exact_point_is_named(monkeypatch):
-    import textae.training.loop as loop
+    import tests.reliability.kill_points as kill_points
 
     kills = []
-    monkeypatch.setattr(loop.os, "kill", lambda pid, sig: kills.append((pid, sig)))  # record instead of dying
-    monkeypatch.delenv(FAULT_ENV, raising=False)
-    _fault_point("save_state", 4)
-    monkeypatch.setenv(FAULT_ENV, "save_state:4")
-    _fault_point("save_state", 40)
-    _fault_point("save_state_file", 4)
-    _fault_point("save", 4)
-    assert kills == []  # only "save_state:4" kills
-    _fault_point("save_state", 4)
+    monkeypatch.setattr(kill_points.os, "kill", lambda pid, sig: kills.append((pid, sig)))  # record instead of dying
+    events.emit("save_state", 4)  # no callback: nothing happens
+    with events.observed_by(kill_at("save_state:4")):
+        events.emit("save_state", 40)
+        events.emit("save_state_file", 4)
+        events.emit("save", 4)
+        assert kills == []  # only "save_state:4" kills
+        events.emit("save_state", 4)
     assert kills == [(os.getpid(), signal.SIGKILL)]
+    events.emit("save_state", 4)  # the callback is gone after the block
+    assert len(kills) == 1

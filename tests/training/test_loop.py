@@ -211,7 +211,7 @@ def test_an_inf_gradient_or_an_inf_loss_skips_the_update_is_logged_and_counted(t
         return loss
 
     _corrupt_losses(monkeypatch, corrupt)
-    caplog.set_level("WARNING", logger="textae.training.loop")
+    caplog.set_level("WARNING", logger="textae.training.monitoring")
     # 4 skipped updates, never 3 in a row: the run goes on and ends with finite weights
     result = train(tiny_recipe(tmp_path, "train.max_steps=5", "train.log_every=1", "train.save_every=0", "train.eval_every=0", "train.max_nonfinite_steps=3"))
     assert result.metrics["throughput"]["steps"] == 5 and result.metrics["throughput"]["skipped_nonfinite_updates"] == 4
@@ -269,13 +269,13 @@ def test_a_denoising_run_with_text_noise_and_consistency_resumes_exactly(tmp_pat
 
 
 def test_each_epoch_corrupts_an_example_afresh(tmp_path):
-    from textae.training.loop import _train_loader, make_collator, prepare_data
+    from textae.training.build import make_collator, prepare_data, train_loader
     from textae.training.build import build_model
 
     recipe = tiny_recipe(tmp_path, DAE_NOISE, "data.synthetic_train_size=16", "train.batch_size=16", family="dae")
     tokenizer, train_ds, *_ = prepare_data(recipe)
     collator = make_collator(build_model(recipe, tokenizer), recipe)
-    loader, sampler = _train_loader(train_ds, collator, recipe)
+    loader, sampler = train_loader(train_ds, collator, recipe)
 
     def epoch(n):
         sampler.set_epoch(n)

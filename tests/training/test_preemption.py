@@ -57,18 +57,12 @@ def test_the_exit_code_is_its_own():
 
 
 def test_a_stop_request_mid_run_checkpoints_that_step_and_raises(tmp_path, monkeypatch):
-    import textae.training.loop as loop
-
-    original = loop._fault_point
-
     def point(name, step):
         if (name, step) == ("backward", 3):  # mid step 3: it is finished, then checkpointed
             os.kill(os.getpid(), signal.SIGTERM)
-        original(name, step)
 
-    monkeypatch.setattr(loop, "_fault_point", point)
     with pytest.raises(TrainingPreempted, match="stopped by SIGTERM after step 3") as stop:
-        train(tiny_recipe(tmp_path, "train.max_steps=6", "train.save_every=4", "train.eval_every=0"))
+        train(tiny_recipe(tmp_path, "train.max_steps=6", "train.save_every=4", "train.eval_every=0"), on_event=point)
     assert stop.value.step == 3 and [p.name for p in complete_checkpoints(tmp_path)] == ["step_00000003"]
     assert not (tmp_path / "model").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the run's handlers are gone

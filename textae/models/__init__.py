@@ -23,13 +23,27 @@ FAMILIES: dict[str, tuple[type, type]] = {
 }
 
 
+def register_family(name: str, config_cls: type, model_cls: type) -> None:
+    """Makes ``model.family: name`` build ``model_cls`` from ``config_cls`` and lets
+    ``AutoModel.from_pretrained`` load its saved folders: the one line a new family adds."""
+    known = FAMILIES.get(name)
+    if known is not None and known != (config_cls, model_cls):
+        raise ValueError(f"model family {name!r} is already registered as {known[1].__name__}")
+    FAMILIES[name] = (config_cls, model_cls)
+    _register_auto(config_cls, model_cls)
+
+
+def _register_auto(config_cls: type, model_cls: type) -> None:
+    try:
+        AutoConfig.register(config_cls.model_type, config_cls)
+        AutoModel.register(config_cls, model_cls)
+    except ValueError:  # already registered (re-import)
+        pass
+
+
 def register_families() -> None:
     for config_cls, model_cls in FAMILIES.values():
-        try:
-            AutoConfig.register(config_cls.model_type, config_cls)
-            AutoModel.register(config_cls, model_cls)
-        except ValueError:  # already registered (re-import)
-            pass
+        _register_auto(config_cls, model_cls)
 
 
 def family_classes(family: str) -> tuple[type, type]:
@@ -61,4 +75,5 @@ __all__ = [
     "TextVQVAEConfig",
     "family_classes",
     "register_families",
+    "register_family",
 ]

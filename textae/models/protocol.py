@@ -63,7 +63,8 @@ class FamilyProtocol:
 
     # ---- operations ---------------------------------------------------------------------------
     def offers(self, operation: str) -> bool:
-        """Whether this model can do ``operation`` now (one of the names in this module)."""
+        """Whether this model can do ``operation`` now (one of the names in this module); a declared
+        operation may need something first (a VQ model samples once a prior is attached)."""
         return operation in self.operations
 
     def require(self, operation: str, hint: str = "") -> None:

@@ -1,4 +1,4 @@
-"""From a recipe to the objects training needs: tokenizer, tokenized datasets, model."""
+"""From a recipe to the objects training needs: tokenizer, tokenized datasets, model, collators and loaders."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from pathlib import Path
 
 import torch
 from datasets import ClassLabel
+from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from ..data import load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
-from ..data.loading import merge_text_columns
+from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator, load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
+from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
+from ..data.loading import column_array, merge_text_columns
 from ..data.tokenization import TOKENIZER_KINDS, fold_confusables
 from ..models import family_classes
+from ..noise import NoisePipeline
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
 
@@ -179,3 +182,103 @@ def load_pretrained_decoder(model, path: str) -> None:
     missing = [k for k in missing if not any(part in k for part in new_ok)]
     if missing or unexpected:
         raise ValueError(f"decoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+# ---- data for a run: datasets, collators, loaders ----------------------------------------------
+def prepare_data(recipe: Recipe):
+    """Tokenizer, tokenized train / eval datasets and label names, as training and evaluation use them."""
+    train_raw, eval_raw = raw_split(recipe, "train"), raw_split(recipe, "eval")
+    tokenizer = build_tokenizer(recipe, train_raw)
+    label2id = label_maps(recipe, train_raw)
+    train_ds, eval_ds = build_datasets(recipe, tokenizer, train_raw, eval_raw, label2id)
+    label_names = None
+    if recipe.data.label_column is not None:
+        feature = (train_raw.features or {}).get(recipe.data.label_column)
+        label_names = list(feature.names) if isinstance(feature, ClassLabel) else list(label2id)
+    return tokenizer, train_ds, eval_ds, eval_raw, label_names
+
+
+
+def noise_pipeline(model, specs: list[dict] | None) -> NoisePipeline | None:
+    """The corruption ``specs`` of ``model``'s input, with what token steps need from its tokenizer."""
+    if not specs:
+        return None
+    c = model.config
+    specials = sorted({i for i in (c.pad_token_id, c.unk_token_id, c.bos_token_id, c.eos_token_id, c.mask_token_id) if i is not None})
+    return NoisePipeline(specs, mask_id=c.mask_token_id, vocab_size=c.vocab_size, special_ids=specials)
+
+
+
+def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator:
+    """The batch builder of ``model``; ``packed`` packs LM sentences into rows of ``train.pack_length``."""
+    spec = model.batch_spec(recipe.train.loss_weights)
+    return TextAECollator(
+        model.config.pad_token_id,
+        model.config.bos_token_id,
+        model.config.eos_token_id,
+        mode=spec.format,
+        noise=noise_pipeline(model, spec.noise),
+        tokenizer=model.tokenizer,
+        max_length=recipe.data.max_seq_length,
+        encoder_prefix=spec.encoder_prefix,
+        encoder_suffix=spec.encoder_suffix,
+        clean_inputs=spec.clean_inputs,
+        extra_columns=spec.condition_keys if recipe.data.label_column else (),
+        pad_to_multiple_of=recipe.train.pad_to_multiple_of,
+        seed=recipe.train.seed,
+        pack_length=recipe.train.pack_length if packed else None,
+    )
+
+
+
+def check_batching(recipe: Recipe, model) -> bool:
+    """Refuses batching settings that cannot go together; returns whether LM rows are packed."""
+    t = recipe.train
+    chosen = [name for name, on in (("train.pack_length", t.pack_length), ("train.max_tokens_per_batch", t.max_tokens_per_batch), ("train.group_by_length", t.group_by_length)) if on]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} are different ways to batch; set one of them")
+    if chosen and recipe.data.streaming:
+        raise ValueError(f"{chosen[0]} needs the sentence lengths in advance; it does not work with data.streaming")
+    if t.pack_length:
+        if model.batch_format != "lm":
+            raise ValueError(f"train.pack_length packs LM sentences into rows; the {recipe.model['family']!r} family's encoder reads one sentence a row (use train.max_tokens_per_batch)")
+        if t.pack_length < recipe.data.max_seq_length + 2:
+            raise ValueError(f"train.pack_length ({t.pack_length}) must hold the longest sentence with BOS and EOS: at least data.max_seq_length + 2 = {recipe.data.max_seq_length + 2}")
+    return bool(t.pack_length)
+
+
+
+def _batch_sampler(lengths, collator, recipe: Recipe, seeded: bool):
+    """Random batches by default; packed LM rows, token budgets or length grouping when asked."""
+    t = recipe.train
+    if t.pack_length:
+        return PackedBatchSampler(lengths, t.batch_size, t.pack_length, seed=t.seed, with_epoch=seeded)
+    if t.max_tokens_per_batch:
+        return TokenBudgetBatchSampler(lengths, t.max_tokens_per_batch, overhead=collator.overhead, seed=t.seed, with_epoch=seeded)
+    grouping = t.megabatch_mult if t.group_by_length else 1
+    return LengthGroupedBatchSampler(lengths, t.batch_size, seed=t.seed, shuffle=True, megabatch_mult=grouping, with_epoch=seeded)
+
+
+
+def train_loader(train_ds, collator, recipe: Recipe):
+    t = recipe.train
+    if recipe.data.streaming:
+        return DataLoader(train_ds.with_format(None), batch_size=t.batch_size, collate_fn=collator), None
+    if len(train_ds) == 0:
+        raise ValueError("the training set is empty (after dropping empty texts)")
+    seeded = collator.noise is not None  # each example's corruption seeded by (seed, epoch, index)
+    sampler = _batch_sampler(column_array(train_ds, "length"), collator, recipe, seeded)
+    dataset = SeededExamples(train_ds, t.seed) if seeded else train_ds
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
+
+
+
+def eval_loader(eval_ds, collator, recipe: Recipe):
+    if recipe.data.streaming:
+        return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
+    if len(eval_ds) == 0:
+        raise ValueError("the evaluation set is empty (after dropping empty texts); check data.eval_files / data.eval_split")
+    seeded = collator.noise is not None  # the same corruption at every evaluation
+    order = LengthGroupedBatchSampler(column_array(eval_ds, "length"), recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
+    return DataLoader(SeededExamples(eval_ds, recipe.train.seed) if seeded else eval_ds, batch_sampler=order, collate_fn=collator)
+

@@ -48,3 +48,13 @@ def make_trackers(names: list[str], run_dir: Path) -> list:
         else:
             out.append("tensorboard")
     return out
+
+
+def flat_config(recipe) -> dict:
+    """The recipe as one level of ``section.key`` scalars, what trackers take as run settings."""
+    flat = {}
+    for section, values in recipe.to_dict().items():
+        for k, v in values.items():
+            flat[f"{section}.{k}"] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
+    return flat
+
