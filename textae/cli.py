@@ -95,9 +95,8 @@ def _exit_cleanly(result, code: int = 0) -> int:
 
 
 def cmd_eval(args) -> int:
-    from datasets import ClassLabel
-
     from .data import tokenize_dataset
+    from .data.loading import class_label_names
     from .metrics.evaluation import TOKEN_UNIT, teacher_forced
     from .training import load_recipe
     from .training.build import raw_split, text_column
@@ -110,8 +109,7 @@ def cmd_eval(args) -> int:
     column = text_column(recipe)
     eval_raw = raw_split(recipe, "eval")
     label_column = d.label_column if model.condition_keys else None
-    feature = (eval_raw.features or {}).get(label_column) if label_column else None
-    label2id = dict(model.config.label2id) if label_column and not isinstance(feature, ClassLabel) else None  # ClassLabel ids are kept
+    label2id = dict(model.config.label2id) if label_column and class_label_names(eval_raw, label_column) is None else None  # ClassLabel ids are kept
     eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, label_column, label2id, keep_text=True)
     loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}

@@ -145,6 +145,13 @@ def load_label_files(files: dict[str, list[str] | str], label_column: str, split
     return ds.cast_column(label_column, datasets.ClassLabel(names=names))
 
 
+def class_label_names(ds, column: str | None) -> list[str] | None:
+    """The names of ``column`` when the dataset types it as a ClassLabel (its ids are then kept as
+    they are); None for any other column, a missing one or a dataset without features (a stream)."""
+    feature = (getattr(ds, "features", None) or {}).get(column) if column else None
+    return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+
+
 def column_array(ds, name: str):
     """One column of a map-style dataset as a numpy array, read through Arrow (``ds[name]`` goes row by
     row: minutes for millions of rows). Honours a filtered dataset's indices."""

@@ -8,13 +8,12 @@ import logging
 from pathlib import Path
 
 import torch
-from datasets import ClassLabel
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator, load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
 from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
-from ..data.loading import column_array, merge_text_columns
+from ..data.loading import class_label_names, column_array, merge_text_columns
 from ..data.tokenization import TOKENIZER_KINDS, fold_confusables
 from ..models import family_classes
 from ..noise import NoisePipeline
@@ -95,8 +94,7 @@ def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
     column = recipe.data.label_column
     if column is None:
         return None
-    feature = (train_raw.features or {}).get(column)
-    if isinstance(feature, ClassLabel):
+    if class_label_names(train_raw, column) is not None:
         return None  # ClassLabel ids are used as they are; names come from the feature
     values = sorted({str(row[column]) for row in train_raw})
     return {name: i for i, name in enumerate(values)}
@@ -193,8 +191,7 @@ def prepare_data(recipe: Recipe):
     train_ds, eval_ds = build_datasets(recipe, tokenizer, train_raw, eval_raw, label2id)
     label_names = None
     if recipe.data.label_column is not None:
-        feature = (train_raw.features or {}).get(recipe.data.label_column)
-        label_names = list(feature.names) if isinstance(feature, ClassLabel) else list(label2id)
+        label_names = class_label_names(train_raw, recipe.data.label_column) or list(label2id)
     return tokenizer, train_ds, eval_ds, eval_raw, label_names
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.loading import class_label_names
 from ..models.protocol import ENCODE
 
 logger = logging.getLogger(__name__)
@@ -214,8 +215,7 @@ def _save(fig, path: str | Path) -> Path:
 def labelled_texts(ds, text_column: str, label_column: str | None = None, limit: int = MAX_PROJECTED) -> tuple[list[str], list[str] | None]:
     """The first ``limit`` non-empty texts of a dataset and, with ``label_column``, their label names
     (a ClassLabel's names, or the values as strings)."""
-    feature = (getattr(ds, "features", None) or {}).get(label_column) if label_column else None
-    names = getattr(feature, "names", None)
+    names = class_label_names(ds, label_column)
     texts, labels = [], []
     for row in ds:
         if len(texts) >= limit:

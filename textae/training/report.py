@@ -36,8 +36,7 @@ def write_run_report(run_dir: Path, model_dir: Path, model, recipe: Recipe, metr
     print_fn("\n".join(model.report_lines(metrics)))
     from .plots import write_run_plots
 
-    column = recipe.data.text_column if isinstance(recipe.data.text_column, str) else "text"
-    plots = write_run_plots(run_dir, model, metrics, eval_raw, column, recipe.data.label_column)
+    plots = write_run_plots(run_dir, model, metrics, eval_raw, text_column(recipe), recipe.data.label_column)
     if plots:
         print_fn("plots: " + ", ".join(str(p) for p in plots.values()))
 
