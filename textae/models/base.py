@@ -56,6 +56,9 @@ class TextAEModelBase(TokenizerIO, PreTrainedModel, GenerationMixin, FamilyProto
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _can_compile_fullgraph = False
+    # the loss is a mean over the batch's items (see loss_items); HF's Trainer must not pass
+    # num_items_in_batch to forward for a forward that takes **inputs
+    accepts_loss_kwargs = False
 
     def loss_items(self, batch: dict) -> int:
         """How many items this model's loss averages over in ``batch``: its predicted tokens (targets
