@@ -150,3 +150,36 @@ def test_transfer_and_reconstruct_use_given_or_predicted_source_labels(trained):
     assert model.interpolate(texts[0], texts[1], steps=3, label="positive", max_new_tokens=8)[0] == model.decode(
         model.encode(texts[:1]), label="positive", max_new_tokens=8
     )[0]
+
+
+def test_generate_passes_the_label_to_every_step_cached_or_not(trained):
+    model, _ = trained
+    z = torch.randn(4, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 1, 0])
+    settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": model.config.pad_token_id, "eos_token_id": None,
+                "return_dict_in_generate": True, "output_scores": True}
+
+    def run(labels, use_cache):
+        return model.generate(input_ids=model._bos(4), latent=z, class_label=labels, use_cache=use_cache, **settings)
+
+    cached, uncached = run(y, True), run(y, False)
+    assert torch.equal(cached.sequences, uncached.sequences)
+    for a, b in zip(cached.scores, uncached.scores):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # the same greedy decoding step by step through forward, the label given at each step
+    ids = model._bos(4)
+    with torch.no_grad():
+        for _ in range(6):
+            ids = torch.cat([ids, model(input_ids=ids, latent=z, class_label=y).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(cached.sequences, ids)
+    # after the first step too, the next-token scores follow the label
+    other = run(1 - y, True)
+    assert all(not torch.allclose(a, b) for a, b in zip(cached.scores[1:], other.scores[1:]))
+
+
+def test_the_cvae_composes_the_core_and_shares_the_vae_pieces_without_subclassing_it(cvae):
+    from textae.models.vae import VariationalMixin
+
+    assert not isinstance(cvae, textae.TextVAE)
+    assert isinstance(cvae, VariationalMixin) and isinstance(cvae, textae.TextAutoencoderModel)
+    assert cvae.condition_keys == ("class_label",)

@@ -48,8 +48,8 @@ def importance_weighted(model, batch: dict[str, torch.Tensor], k: int, generator
     """Per sentence [B]: the k-sample importance-weighted log-likelihood bound, the ELBO with analytic KL,
     the ELBO on the same k samples (never above the IW bound, by Jensen), the KL, and the token count.
     A label-conditioned model (the batch has ``class_label``) gives the bounds on log p(x | y)."""
-    class_label = batch.get("class_label")
-    enc = model.encode_latent(batch["input_ids"], batch["attention_mask"], sample=False, class_label=class_label)
+    condition = {key: batch[key] for key in model.condition_keys if key in batch}
+    enc = model.encode_latent(batch["input_ids"], batch["attention_mask"], sample=False, **condition)
     if enc.mean is None:
         raise ValueError(f"{type(model).__name__} has no Gaussian posterior to weight samples with")
     mean, logvar = enc.mean.float(), enc.logvar.float()
@@ -58,7 +58,7 @@ def importance_weighted(model, batch: dict[str, torch.Tensor], k: int, generator
     for _ in range(k):
         eps = torch.randn(mean.shape, generator=generator).to(mean.device)
         z = mean + eps * (0.5 * logvar).exp()
-        logits = model.decoder(dec_inputs, dec_mask, latent=model.decoder_latent(z.to(model.dtype), class_label)).logits
+        logits = model.decoder(dec_inputs, dec_mask, latent=model.decoder_latent(z.to(model.dtype), **condition)).logits
         lp = -token_cross_entropy(logits, targets).sum(1).double()
         prior = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).double()
         post = gaussian_log_density(z, mean, logvar).double()

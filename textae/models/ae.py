@@ -1,6 +1,7 @@
 """The sentence autoencoder: identity bottleneck, reconstruct x."""
 
 from .base import TextAutoencoderConfig, TextAutoencoderModel
+from .dae import ConsistencyMixin
 
 
 class TextAEConfig(TextAutoencoderConfig):
@@ -8,7 +9,7 @@ class TextAEConfig(TextAutoencoderConfig):
     default_bottleneck = "identity"
 
 
-class TextAE(TextAutoencoderModel):
+class TextAE(ConsistencyMixin, TextAutoencoderModel):
     """Sentence autoencoder: ``encode(texts) → [N, d]``, ``decode(z) → texts``, ``reconstruct``."""
 
     config_class = TextAEConfig

@@ -29,10 +29,11 @@ from collections.abc import Sequence
 
 import torch
 
-from ..inputs import check_sampling
 from ..modules.conditioning import LabelConditioning
 from . import protocol
-from .vae import TextVAE, TextVAEConfig
+from .base import TextAutoencoderModel
+from .dae import ConsistencyMixin
+from .vae import TextVAE, TextVAEConfig, VariationalMixin
 
 
 class TextCVAEConfig(TextVAEConfig):
@@ -56,16 +57,50 @@ class TextCVAEConfig(TextVAEConfig):
             self.label2id = {str(name): int(i) for i, name in self.id2label.items()}
 
 
-class TextCVAE(TextVAE):
+class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
     """Label-controlled generation and label transfer; see the module docstring for the API."""
 
     config_class = TextCVAEConfig
     condition_keys = ("class_label",)  # the dataset's label column, as label ids
     operations = TextVAE.operations | {protocol.TRANSFER}
 
-    def build_conditioning(self) -> LabelConditioning:
+    # ---- the label conditioning: q(z | x, y) and p(x | z, y) ------------------------------------
+    def build_conditioning(self) -> int:
         c = self.config
-        return LabelConditioning(c.num_labels, c.label_embedding_dim, self.encoder.hidden_size, classifier=c.label_classifier)
+        self.conditioning = LabelConditioning(c.num_labels, c.label_embedding_dim, self.encoder.hidden_size, classifier=c.label_classifier)
+        return self.conditioning.label_dim
+
+    def default_loss_weights(self) -> dict[str, float]:
+        return {**super().default_loss_weights(), **{name: 1.0 for name in self.conditioning.loss_terms}}
+
+    def _class_label(self, class_label: torch.Tensor | None) -> torch.Tensor:
+        if class_label is None:
+            raise ValueError(f"{type(self).__name__} is conditioned on a label: pass class_label [B] (ids of {self.label_names})")
+        return class_label
+
+    def encode_latent(self, input_ids, attention_mask, sample=None, inputs_embeds=None, class_label: torch.Tensor | None = None):
+        """input_ids [B, S] and label ids ``class_label`` [B] → the bottleneck's output: the label is
+        added to the pooled state first, and the label probe's loss joins the bottleneck's."""
+        class_label = self._class_label(class_label)
+        encoded = self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds)
+        out = self.bottleneck(self.conditioning.condition_encoder(encoded, class_label), sample=sample)
+        losses, stats = self.conditioning.losses(encoded.pooled, class_label)
+        out.losses.update(losses)
+        out.stats.update(stats)
+        return out
+
+    def decoder_latent(self, latent: torch.Tensor, class_label: torch.Tensor | None = None) -> torch.Tensor:
+        """[z ; e(y)]: what the decoder is conditioned on."""
+        return self.conditioning.condition_latent(latent, self._class_label(class_label).to(latent.device))
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, loss_weights=None, class_label=None, **inputs):
+        # named here so that HF's generate accepts class_label and passes it to every step
+        return super().forward(input_ids, attention_mask, labels, latent, loss_weights, class_label=class_label, **inputs)
+
+    @torch.no_grad()
+    def predict_class_label(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The label probe: label ids [B] of encoder inputs [B, S]."""
+        return self.conditioning.predict(self.encoder(input_ids, attention_mask).pooled)
 
     # ---- labels ---------------------------------------------------------------------------------
     @property
@@ -112,6 +147,7 @@ class TextCVAE(TextVAE):
         texts = [texts] if isinstance(texts, str) else list(texts)
         if class_label is None:
             class_label = self._source_ids(texts, labels, batch_size)
+        class_label = torch.as_tensor(class_label, dtype=torch.long)
         return super().encode(texts, batch_size=batch_size, normalize=normalize, sample=sample, class_label=class_label)
 
     @torch.no_grad()
@@ -121,14 +157,15 @@ class TextCVAE(TextVAE):
             if label is None:
                 raise ValueError(f"decoding a CVAE needs label= (one of {self.label_names}, or one per row)")
             class_label = self.label_ids(label, latent.shape[0])
+        class_label = torch.as_tensor(class_label, dtype=torch.long, device=self.device)
         return super().decode(latent, max_new_tokens=max_new_tokens, class_label=class_label, **generate_kwargs)
 
     @torch.no_grad()
     def reconstruct(self, texts: list[str], labels=None, batch_size: int = 64, **generate_kwargs) -> list[str]:
         """texts → z (posterior mean under their labels, else the probe's) → texts of the same labels."""
-        texts = list(texts)
+        texts = [texts] if isinstance(texts, str) else list(texts)
         ids = self._source_ids(texts, labels, batch_size)
-        return super().reconstruct(texts, batch_size=batch_size, class_label=ids, **generate_kwargs)
+        return self._decode_encoded(texts, ids, ids, batch_size, generate_kwargs)
 
     @torch.no_grad()
     def transfer(self, texts: list[str], to_label, from_label=None, batch_size: int = 64, **generate_kwargs) -> list[str]:
@@ -136,7 +173,10 @@ class TextCVAE(TextVAE):
         given, one or one per text; else the probe's), decoded greedily with ``to_label``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         source = self._source_ids(texts, from_label, batch_size)
-        target = self.label_ids(to_label, len(texts))
+        return self._decode_encoded(texts, source, self.label_ids(to_label, len(texts)), batch_size, generate_kwargs)
+
+    def _decode_encoded(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, generate_kwargs: dict) -> list[str]:
+        """Each text encoded under its ``source`` label id and decoded under its ``target`` one."""
         out: list[str] = []
         for i in range(0, len(texts), batch_size):
             z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=source[i : i + batch_size])
@@ -147,11 +187,8 @@ class TextCVAE(TextVAE):
     def sample(self, n: int = 1, label=None, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
         """n sentences of ``label``: z ~ N(0, temperature² I) joined to the label, decoded greedily (or
         nucleus-sampled with ``greedy=False``). Without a label the rows cycle through every label."""
-        check_sampling(n, temperature, top_p)
+        z = self.prior_latent(n, temperature, top_p, greedy, generate_kwargs)
         ids = torch.arange(n) % self.config.num_labels if label is None else self.label_ids(label, n)
-        z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
-        if not greedy:
-            generate_kwargs.update(do_sample=True, top_p=top_p)
         return self.decode(z, class_label=ids, **generate_kwargs)
 
     def generate(self, inputs=None, *args, label=None, n: int | None = None, **kwargs):

@@ -15,14 +15,65 @@ which keeps the clean embeddings where the pretrained model put them. A ``recons
 """
 
 import copy
+import dataclasses
 
 import torch
 
 from ..noise import TSDAE_DELETION_RATE
-from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, cosine_distance
+from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel
+from .losses import cosine_distance
 
 TSDAE_NOISE = [{"name": "delete_tokens", "rate": TSDAE_DELETION_RATE}]
 CONSISTENCY_TARGETS = ("self", "teacher")
+
+
+class ConsistencyMixin:
+    """The ``consistency`` term any autoencoder family may weight (0 by default, and then not
+    computed): 1 − cos(z_noisy, target) from a batch's clean inputs, the target being the model's own
+    embedding of the clean sentence, sg[z_clean]. The DAE adds the teacher target below."""
+
+    def default_loss_weights(self) -> dict[str, float]:
+        return {**super().default_loss_weights(), "consistency": 0.0}
+
+    def batch_spec(self, loss_weights=None):
+        # the term compares with the clean sentence's embedding; named, even at weight 0, it is built
+        named = "consistency" in {**(self.config.loss_weights or {}), **(loss_weights or {})}
+        return dataclasses.replace(super().batch_spec(loss_weights), clean_inputs=named)
+
+    def consistency_loss(self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor, **condition) -> torch.Tensor:
+        """1 − cos(z_noisy, sg[z_clean]), averaged over the batch: pulls the embedding of the corrupted
+        sentence toward that of the clean one, which is a fixed target (no gradient through it)."""
+        with torch.no_grad():
+            clean = self.encode_latent(clean_input_ids, clean_attention_mask, **condition).latent
+        return cosine_distance(noisy_latent, clean)
+
+    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict) -> dict:
+        """The weighted terms that compare the noisy embeddings ``latent`` with the clean inputs."""
+        if weights["consistency"] > 0:
+            return {"consistency": self.consistency_loss(latent, clean_input_ids, clean_attention_mask, **condition)}
+        return {}
+
+    def skips_decoder(self, weights: dict) -> bool:
+        """Whether this training step needs no decoder (no reconstruction to weigh)."""
+        return False
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, loss_weights=None, **inputs) -> TextAEOutput:
+        # the clean view of the batch: ``clean_input_ids`` / ``clean_attention_mask`` [B, S]
+        clean = inputs.pop("clean_input_ids", None), inputs.pop("clean_attention_mask", None)
+        if latent is not None or clean[0] is None:
+            return super().forward(input_ids, attention_mask, labels, latent, loss_weights, **inputs)
+        weights = self.resolved_loss_weights(loss_weights)
+        condition = {k: inputs[k] for k in self.condition_keys if k in inputs}
+        if self.skips_decoder(weights):
+            bottleneck = self.encode_latent(input_ids, attention_mask, sample=inputs.get("sample"), **condition)
+            out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
+        else:
+            out = super().forward(input_ids, attention_mask, labels, None, loss_weights, **inputs)
+        terms = self.consistency_terms(out.latent, *clean, weights, condition)
+        if terms or out.loss is None:
+            out.loss_terms.update(terms)
+            out.loss = self.combine_losses(out.loss_terms, loss_weights)
+        return out
 
 
 class TextDAEConfig(TextAutoencoderConfig):
@@ -50,7 +101,7 @@ class TextDAEConfig(TextAutoencoderConfig):
         super().__post_init__(**kwargs)
 
 
-class TextDAE(TextAutoencoderModel):
+class TextDAE(ConsistencyMixin, TextAutoencoderModel):
     """Denoising sentence autoencoder: ``encode(texts, batch_size, normalize) → [N, d]`` embeddings that
     stay put under noisy input; ``reconstruct`` gives back clean text."""
 
@@ -61,6 +112,7 @@ class TextDAE(TextAutoencoderModel):
         return {**super().default_loss_weights(), "anchor": 0.0}
 
     def prepare_for_training(self) -> None:
+        super().prepare_for_training()
         if self.config.consistency_target == "teacher":
             self.freeze_teacher()  # the initial (pretrained) encoder, whatever a resume loads later
 
@@ -81,19 +133,17 @@ class TextDAE(TextAutoencoderModel):
         teacher = self.__dict__["_teacher"].to(input_ids.device)
         return teacher["bottleneck"](teacher["encoder"](input_ids, attention_mask), sample=False).latent
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, clean_input_ids=None, clean_attention_mask=None, loss_weights=None, **kwargs) -> TextAEOutput:
-        if self.config.consistency_target != "teacher" or latent is not None or clean_input_ids is None:
-            return super().forward(input_ids, attention_mask, labels, latent, clean_input_ids=clean_input_ids, clean_attention_mask=clean_attention_mask, loss_weights=loss_weights, **kwargs)
-        weights = self.resolved_loss_weights(loss_weights)
-        if self.training and float(weights["reconstruction"]) == 0.0:  # distillation alone: no decoder
-            bottleneck = self.encode_latent(input_ids, attention_mask, sample=kwargs.get("sample"))
-            out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
-        else:
-            out = super().forward(input_ids, attention_mask, labels, loss_weights=loss_weights, **kwargs)
+    def skips_decoder(self, weights: dict) -> bool:
+        # distillation alone (teacher target, reconstruction weight 0): the decoder is not run in training
+        return self.config.consistency_target == "teacher" and self.training and float(weights["reconstruction"]) == 0.0
+
+    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict) -> dict:
+        if self.config.consistency_target != "teacher":
+            return super().consistency_terms(latent, clean_input_ids, clean_attention_mask, weights, condition)
         target = self.teacher_latent(clean_input_ids, clean_attention_mask)
+        terms = {}
         if weights["consistency"] > 0:
-            out.loss_terms["consistency"] = cosine_distance(out.latent, target)
+            terms["consistency"] = cosine_distance(latent, target)
         if weights["anchor"] > 0:
-            out.loss_terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
-        out.loss = self.combine_losses(out.loss_terms, loss_weights)
-        return out
+            terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
+        return terms

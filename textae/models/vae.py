@@ -1,6 +1,10 @@
 """The text VAE: Gaussian bottleneck, KL to N(0, I) weighted by a schedule, optional free bits and
 word dropout (Bowman et al. 2016; Optimus, Li et al. 2020). The loss is the negative ELBO per
-sentence when the KL weight is 1: NLL summed over each sentence's tokens + KL."""
+sentence when the KL weight is 1: NLL summed over each sentence's tokens + KL.
+
+:class:`VariationalMixin` is what the VAE and the CVAE share (word dropout, zero-initialised latent
+injection, sampling z from the prior, interpolation, the VAE metrics); each composes it with the core.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from torch import nn
 from ..inputs import check_sampling
 from . import protocol
 from .base import TextAutoencoderConfig, TextAutoencoderModel
+from .dae import ConsistencyMixin
 
 
 class TextVAEConfig(TextAutoencoderConfig):
@@ -28,12 +33,10 @@ class TextVAEConfig(TextAutoencoderConfig):
     zero_init_injection: bool = False
 
 
-class TextVAE(TextAutoencoderModel):
-    """``encode(texts, sample=False)``, ``sample(n, temperature)``, ``interpolate(a, b, steps)``,
-    ``reconstruct(texts)``, ``decode(z)``; ``generate(input_ids=bos, latent=z)`` for HF-style decoding."""
+class VariationalMixin:
+    """A Gaussian-latent family's own pieces, over :class:`TextAutoencoderModel`."""
 
-    config_class = TextVAEConfig
-    operations = TextAutoencoderModel.operations | {protocol.SAMPLE}
+    word_dropout_applied = True
 
     def __init__(self, config: TextVAEConfig):
         super().__init__(config)
@@ -42,6 +45,17 @@ class TextVAE(TextAutoencoderModel):
                 if projection is not None:
                     nn.init.zeros_(projection.weight)
                     nn.init.zeros_(projection.bias)
+
+    def decoder_inputs(self, dec_inputs: torch.Tensor, dec_mask: torch.Tensor) -> torch.Tensor:
+        if self.training and self.config.word_dropout > 0:
+            return self._word_dropout(dec_inputs, dec_mask)
+        return dec_inputs
+
+    def _word_dropout(self, dec_inputs: torch.Tensor, dec_mask: torch.Tensor) -> torch.Tensor:
+        """Replaces decoder inputs [B, T] by [UNK] with prob ``word_dropout``; BOS (position 0) is kept."""
+        drop = torch.rand(dec_inputs.shape, device=dec_inputs.device) < self.config.word_dropout
+        drop[:, 0] = False
+        return dec_inputs.masked_fill(drop & dec_mask.bool(), self.config.unk_token_id)
 
     def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
         """IW-NLL (``iw_samples`` samples), −ELBO, KL, MI, active units, PPL: see :func:`vae_report`."""
@@ -59,14 +73,12 @@ class TextVAE(TextAutoencoderModel):
             f"PPL {vae['ppl_iw']:.3f}"
         ]
 
-    @torch.no_grad()
-    def sample(self, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
-        """n sentences from the prior: z ~ N(0, temperature² I), decoded greedily (or sampled with ``greedy=False``)."""
+    def prior_latent(self, n: int, temperature: float, top_p: float, greedy: bool, generate_kwargs: dict) -> torch.Tensor:
+        """z ~ N(0, temperature² I) [n, d] for sampling; ``generate_kwargs`` gets nucleus sampling unless ``greedy``."""
         check_sampling(n, temperature, top_p)
-        z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
         if not greedy:
             generate_kwargs.update(do_sample=True, top_p=top_p)
-        return self.decode(z, **generate_kwargs)
+        return torch.randn(n, self.config.latent_dim, device=self.device) * temperature
 
     @torch.no_grad()
     def interpolate(self, a: str, b: str, steps: int = 5, **generate_kwargs) -> list[str]:
@@ -76,3 +88,17 @@ class TextVAE(TextAutoencoderModel):
         za, zb = self.encode([a, b])
         weights = torch.linspace(0, 1, steps)[:, None]
         return self.decode((1 - weights) * za + weights * zb, **generate_kwargs)
+
+
+class TextVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
+    """``encode(texts, sample=False)``, ``sample(n, temperature)``, ``interpolate(a, b, steps)``,
+    ``reconstruct(texts)``, ``decode(z)``; ``generate(input_ids=bos, latent=z)`` for HF-style decoding."""
+
+    config_class = TextVAEConfig
+    operations = TextAutoencoderModel.operations | {protocol.SAMPLE}
+
+    @torch.no_grad()
+    def sample(self, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
+        """n sentences from the prior: z ~ N(0, temperature² I), decoded greedily (or sampled with ``greedy=False``)."""
+        z = self.prior_latent(n, temperature, top_p, greedy, generate_kwargs)
+        return self.decode(z, **generate_kwargs)

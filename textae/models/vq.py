@@ -18,6 +18,7 @@ from ..inputs import check_sampling
 from ..tensors import pad_sequences
 from . import protocol
 from .base import TextAutoencoderConfig, TextAutoencoderModel, length_sorted_batches
+from .dae import ConsistencyMixin
 from .hf import eval_mode
 
 DEFAULT_BETA = 0.25
@@ -48,7 +49,7 @@ class TextVQVAEConfig(TextAutoencoderConfig):
         self.loss_weights.setdefault("commitment", DEFAULT_BETA)
 
 
-class TextVQVAE(TextAutoencoderModel):
+class TextVQVAE(ConsistencyMixin, TextAutoencoderModel):
     """``encode_codes(texts) → list[list[int]]``, ``decode_codes(codes) → texts``, ``reconstruct``;
     ``encode(texts)`` gives one vector per sentence (the mean of its code vectors); ``sample(n)``
     decodes codes drawn from an attached prior (:meth:`load_prior`). See
@@ -65,6 +66,10 @@ class TextVQVAE(TextAutoencoderModel):
         super().__init__(config)
         if config.align_codes:
             self._init_weights(self.decoder.align_latent(self.bottleneck.downsample, config.latent_dim))
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, loss_weights=None, latent_mask=None, **inputs):
+        # named here so that HF's generate accepts the codes' latent_mask and passes it to every step
+        return super().forward(input_ids, attention_mask, labels, latent, loss_weights, latent_mask=latent_mask, **inputs)
 
     def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
         """Codebook usage, perplexity, dead codes, bits per token / sentence, compression: see :func:`vq_report`."""
