@@ -54,3 +54,9 @@ def test_a_saved_config_with_the_old_keys_loads_them_as_the_new_ones(tmp_path):
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert again["state_dropout"] == 0.25 and "latent_dropout" not in again
     assert AutoConfig.from_pretrained(tmp_path / "again").state_dropout_kind == "spatial"
+
+
+def test_a_folder_saved_before_the_rename_with_the_default_dropout_loads_without_a_warning(recwarn):
+    model = AutoModel.from_pretrained(SAVED / "dae")
+    assert (model.config.state_dropout, model.config.state_dropout_kind) == (0.0, "standard")
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]

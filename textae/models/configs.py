@@ -159,6 +159,9 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         """Moves a value given under an old key name to its new key, with a FutureWarning."""
         for old, new in RENAMED_KEYS.items():
             value = self.__dict__.pop(old, None)
-            if value is not None:
+            if value is None:
+                continue
+            # a folder saved before the rename carries the old key at its default: nothing to warn about
+            if value != getattr(type(self), new, None):
                 warnings.warn(f"the config key {old!r} is now {new!r}; {old!r} will stop working in a later textae", FutureWarning, stacklevel=4)
-                setattr(self, new, value)
+            setattr(self, new, value)
