@@ -121,6 +121,7 @@ class TextAutoencoderModel(AutoencoderTexts, TextAEModelBase):
             latent_dim=config.latent_dim + condition_dim,
             memory_slots=config.memory_slots,
             inject_embedding=config.inject_embedding,
+            injection=config.latent_injection,
             per_position_latent=self.bottleneck.per_position,
         )
         unknown = set(config.loss_weights) - self.loss_term_names()

@@ -83,7 +83,11 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         latent_dim: size d of the sentence latent z (None: the encoder's hidden size).
         bottleneck: a registered bottleneck name (the family's default when None).
         bottleneck_options: keyword options of that bottleneck.
-        memory_slots: K memory slots projected from z for cross-attention (0 = off).
+        memory_slots: K memory slots projected from z (0 = off).
+        latent_injection: how the slots reach the decoder: "cross_attention" (a decoder that has
+            it: GPT-2, BERT as decoder), "past_key_values" (Optimus: per-layer keys and values in
+            the cache, any causal LM) or "prefix" (K input embeddings before the first token, any
+            causal LM); see :mod:`textae.modules.injection`.
         inject_embedding: add a projection of z to every decoder input embedding.
         loss_weights: the default weight of each loss term; the training loop may override per step.
         reconstruction_reduction: "token" (mean NLL per token) or "sentence" (mean NLL per sentence,
@@ -115,6 +119,7 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     bottleneck: str | None = None
     bottleneck_options: dict | None = None
     memory_slots: int = 4
+    latent_injection: str = "cross_attention"
     inject_embedding: bool = True
     loss_weights: dict | None = None
     reconstruction_reduction: str = "token"

@@ -1,12 +1,15 @@
-"""Decoder wrapper: any HF causal LM, conditioned on a latent the two ways Optimus does.
+"""Decoder wrapper: any HF causal LM, conditioned on a latent.
 
-* memory: the latent is projected to K "memory" slots the decoder cross-attends to
-  (``encoder_hidden_states``); a per-position latent [B, L, d] (VQ codes) becomes L slots;
+* memory: the latent is projected to K "memory" slots (a per-position latent [B, L, d], VQ codes,
+  becomes L slots), delivered by ``injection``:
+  - ``cross_attention``: slots the decoder cross-attends to (``encoder_hidden_states``), for decoders
+    that have cross-attention: GPT-2 (``add_cross_attention``), BERT as decoder (as TSDAE does);
+  - ``past_key_values``: Optimus's memory, per-layer keys and values in the cache before the first
+    token, for any causal LM (Llama, Qwen2, GPT-NeoX, ...); see :mod:`textae.modules.injection`;
+  - ``prefix``: K input embeddings made from z placed before the first token, for any causal LM;
 * embedding: the latent is projected to one vector added to every input token embedding.
 
-Either injection can be switched off; with both off the wrapper is a plain LM (the AR baseline).
-Supported decoders: GPT-2 style (``add_cross_attention``) built from a config, and BERT-as-decoder
-(``is_decoder`` + ``add_cross_attention``) from a config or a local pretrained encoder folder, as TSDAE does.
+Either can be switched off; with both off the wrapper is a plain LM (the AR baseline).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .encoder import encoder_config_from_dict
+from .injection import INJECTIONS, KeyValueMemory, SoftPrefix, is_first_step, memory_mask
 
 
 def _decoder_config(spec: dict | PretrainedConfig, cross_attention: bool, vocab_size: int) -> PretrainedConfig:
@@ -51,6 +55,8 @@ class LatentDecoder(nn.Module):
         inject_embedding: add a projection of z to every input embedding.
         pretrained_path: local folder of a pretrained model loaded as the decoder (e.g. BERT as decoder).
         per_position_latent: the latent is [B, L, d] (one memory slot per position) instead of [B, d].
+        injection: how the memory slots reach the decoder: "cross_attention", "past_key_values" or
+            "prefix" (see the module docstring).
     """
 
     def __init__(
@@ -62,9 +68,13 @@ class LatentDecoder(nn.Module):
         inject_embedding: bool = False,
         pretrained_path: str | None = None,
         per_position_latent: bool = False,
+        injection: str = "cross_attention",
     ):
         super().__init__()
-        cross = memory_slots > 0
+        if injection not in INJECTIONS:
+            raise ValueError(f"unknown latent injection {injection!r}; known: {list(INJECTIONS)}")
+        self.injection = injection
+        cross = memory_slots > 0 and injection == "cross_attention"
         if pretrained_path:
             refuse_pickled_weights(pretrained_path)
             self.lm = AutoModelForCausalLM.from_pretrained(
@@ -72,11 +82,18 @@ class LatentDecoder(nn.Module):
             )
         else:
             self.lm = AutoModelForCausalLM.from_config(_decoder_config(config, cross, vocab_size))
+        if cross and not any("crossattention" in name or "cross_attn" in name for name, _ in self.lm.named_modules()):
+            raise ValueError(
+                f"the {self.lm.config.model_type} decoder has no cross-attention to read memory slots from; "
+                "set model.latent_injection to 'past_key_values' or 'prefix', which work with any causal LM"
+            )
         hidden = _dim(self.lm.config)
         # a per-position latent [B, L, d] (VQ codes) maps each position to one slot ([B, d]: one position)
         slots = 1 if per_position_latent else memory_slots
         self.memory_slots = slots
         self.to_memory = nn.Linear(latent_dim, slots * hidden) if cross else None
+        self.kv_memory = KeyValueMemory(latent_dim, self.lm.config, slots) if memory_slots > 0 and injection == "past_key_values" else None
+        self.prefix = SoftPrefix(latent_dim, hidden, slots) if memory_slots > 0 and injection == "prefix" else None
         self.to_embedding = nn.Linear(latent_dim, hidden) if inject_embedding else None
         self.hidden_size = hidden
         self.to_aligned, self.aligned_stride = None, 0
@@ -107,7 +124,7 @@ class LatentDecoder(nn.Module):
 
     @property
     def uses_latent(self) -> bool:
-        return self.to_memory is not None or self.to_embedding is not None
+        return any(m is not None for m in (self.to_memory, self.to_embedding, self.kv_memory, self.prefix))
 
     def memory(self, latent: torch.Tensor) -> torch.Tensor | None:
         """latent [B, d] → [B, K, H]; latent [B, L, d] → [B, L, H]."""
@@ -137,7 +154,7 @@ class LatentDecoder(nn.Module):
         """input_ids: [B, T]; latent: [B, d] or [B, L, d]; position_ids [B, T] (packed sentences: restarting
         at each one, with no attention_mask); returns the HF causal-LM output (logits [B, T, V])."""
         embeds = self.lm.get_input_embeddings()(input_ids)
-        memory = None
+        memory, prefix_length = None, 0
         if latent is not None:
             latent = latent.to(embeds.dtype)
             if self.to_embedding is not None:
@@ -146,6 +163,10 @@ class LatentDecoder(nn.Module):
             if self.to_aligned is not None and latent.dim() == 3:
                 embeds = embeds + self._aligned(latent, latent_mask, input_ids.shape[1], cache)
             memory = self.memory(latent)
+            if self.kv_memory is not None or self.prefix is not None:
+                if use_cache is False:  # every call sees the whole sequence: a cache handed back is stale
+                    cache = None
+                embeds, attention_mask, cache, prefix_length = self._memory_positions(embeds, attention_mask, latent, latent_mask, cache)
         elif self.uses_latent:
             raise ValueError("this decoder is conditioned on a latent; pass latent=[B, d]")
         if use_cache and cache is None and memory is not None and self.lm.config.model_type != "gpt2":
@@ -160,10 +181,34 @@ class LatentDecoder(nn.Module):
             kwargs["encoder_hidden_states"] = memory
             if latent_mask is not None:
                 kwargs["encoder_attention_mask"] = latent_mask
-        return self.lm(
+        out = self.lm(
             inputs_embeds=embeds,
             attention_mask=attention_mask,
             cache=self._cache_for(cache, memory),
             use_cache=use_cache,
             **kwargs,
         )
+        if prefix_length:  # the prefix's own outputs predict nothing
+            out.logits = out.logits[:, prefix_length:]
+        if use_cache is False and (self.kv_memory is not None or self.prefix is not None):
+            out.cache = None  # the memory's cache was this call's own
+        return out
+
+    def _memory_positions(self, embeds, attention_mask, latent, latent_mask, cache):
+        """Memory as positions before the tokens: keys and values in the cache, or prefix embeddings,
+        on the first step only; every step's attention mask gets the memory's columns in front.
+        Returns the embeddings, the mask, the cache and how many prefix outputs to drop."""
+        module = self.kv_memory if self.kv_memory is not None else self.prefix
+        first = is_first_step(cache)
+        prefix_length = 0
+        if first and self.kv_memory is not None:
+            cache = self.kv_memory.cache(latent, into=cache)
+        elif first:
+            memory_embeds = self.prefix(latent).to(embeds.dtype)
+            embeds, prefix_length = torch.cat([memory_embeds, embeds], dim=1), memory_embeds.shape[1]
+        if attention_mask is not None or latent_mask is not None:
+            if attention_mask is None:  # every token so far is real: the past ones and these
+                seen = 0 if first else cache.get_seq_length() - module.positions(latent)
+                attention_mask = torch.ones(embeds.shape[0], seen + embeds.shape[1] - prefix_length, dtype=torch.long, device=embeds.device)
+            attention_mask = torch.cat([memory_mask(latent, latent_mask, module.slots, attention_mask.dtype), attention_mask], dim=1)
+        return embeds, attention_mask, cache, prefix_length
