@@ -41,7 +41,7 @@ class VariationalMixin:
     def __init__(self, config: TextVAEConfig):
         super().__init__(config)
         if config.zero_init_injection:
-            for projection in (self.decoder.to_memory, self.decoder.to_embedding):
+            for projection in (self.decoder.injection, self.decoder.to_embedding):
                 if projection is not None:
                     nn.init.zeros_(projection.weight)
                     nn.init.zeros_(projection.bias)
