@@ -21,6 +21,7 @@ from transformers import GenerationMixin, PreTrainedModel
 
 from ..modules import BottleneckOutput, LatentDecoder, SentenceEncoder, build_bottleneck
 from ..tensors import IGNORE_INDEX
+from .adapters import apply_adapters, freeze_as_configured
 from . import protocol
 from .configs import DEFAULT_DECODER, DEFAULT_ENCODER, TextAEBaseConfig, TextAutoencoderConfig
 from .hf import TokenizerIO, eval_mode, tie_encoder_decoder
@@ -130,6 +131,10 @@ class TextAutoencoderModel(AutoencoderTexts, TextAEModelBase):
         self.post_init()
         if config.tie_encoder_decoder:
             tie_encoder_decoder(self)
+        apply_adapters(self, config.lora, config.freeze_backbones)
+
+    def after_load(self) -> None:
+        freeze_as_configured(self, self.config.lora, self.config.freeze_backbones)
 
     def build_conditioning(self) -> int:
         """Builds a conditioned family's modules (between the bottleneck and the decoder, which keeps

@@ -89,6 +89,8 @@ class TextAutoencoderConfig(TextAEBaseConfig):
             the cache, any causal LM) or "prefix" (K input embeddings before the first token, any
             causal LM); see :mod:`textae.modules.injection`.
         inject_embedding: add a projection of z to every decoder input embedding.
+        lora / freeze_backbones: LoRA on the encoder and/or decoder (``{r, alpha, dropout,
+            target_modules, side}``) and frozen backbone weights; see :mod:`textae.models.adapters`.
         loss_weights: the default weight of each loss term; the training loop may override per step.
         reconstruction_reduction: "token" (mean NLL per token) or "sentence" (mean NLL per sentence,
             the scale at which a KL per sentence makes the ELBO).
@@ -121,6 +123,8 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     memory_slots: int = 4
     latent_injection: str = "cross_attention"
     inject_embedding: bool = True
+    lora: dict | None = None
+    freeze_backbones: bool = False
     loss_weights: dict | None = None
     reconstruction_reduction: str = "token"
     word_dropout: float = 0.0
@@ -145,6 +149,9 @@ class TextAutoencoderConfig(TextAEBaseConfig):
 
     def __post_init__(self, **kwargs):
         self._rename_old_keys()
+        from .adapters import check_lora
+
+        check_lora(self.lora)
         if self.reconstruction_reduction not in ("token", "sentence"):
             raise ValueError(f"reconstruction_reduction must be 'token' or 'sentence', got {self.reconstruction_reduction!r}")
         if not 0.0 <= self.word_dropout < 1.0:

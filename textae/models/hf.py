@@ -67,6 +67,7 @@ class TokenizerIO:
         if local and ((folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists()):
             model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
             model.check_tokenizer(model.tokenizer, where=str(folder))
+        model.after_load()
         return model
 
     def check_tokenizer(self, tokenizer, where: str = "the tokenizer") -> None:

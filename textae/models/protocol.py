@@ -88,6 +88,9 @@ class FamilyProtocol:
     def prepare_for_training(self) -> None:
         """Called by the training build once pretrained weights are in, before a resume loads others."""
 
+    def after_load(self) -> None:
+        """Called by ``from_pretrained`` once the weights are in (a family restores what loading resets)."""
+
     # ---- evaluation ---------------------------------------------------------------------------
     def extra_metrics(self, dataloader, max_batches: int | None = None, iw_samples: int = 20) -> dict:
         """The family's own metrics on ``dataloader`` (a VAE's IW-NLL, ELECTRA's AUC); none by default."""

@@ -16,6 +16,7 @@ from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
 from ..data.loading import class_label_names, column_array, merge_text_columns
 from ..data.tokenization import TOKENIZER_KINDS, fold_confusables
 from ..models import family_classes
+from ..models.adapters import fit_to_adapters
 from ..noise import NoisePipeline
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
@@ -164,7 +165,8 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
 def load_pretrained_encoder(model, path: str) -> None:
     """Copies a local pretrained encoder's weights into ``model.encoder`` (the pooler is not used)."""
     weights = AutoModel.from_pretrained(path, **SAFE_WEIGHTS).state_dict()
-    missing, unexpected = model.encoder.model.load_state_dict(weights, strict=False)
+    missing, unexpected = model.encoder.model.load_state_dict(fit_to_adapters(weights, model.encoder.model), strict=False)
+    missing = [k for k in missing if "lora_" not in k]  # adapters are new
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
         raise ValueError(f"encoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
@@ -175,8 +177,8 @@ def load_pretrained_decoder(model, path: str) -> None:
     lm = model.decoder.lm
     source = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=lm.config.add_cross_attention, **SAFE_WEIGHTS)
     with torch.no_grad():
-        missing, unexpected = lm.load_state_dict(source.state_dict(), strict=False)
-    new_ok = ("crossattention", "cls.predictions")
+        missing, unexpected = lm.load_state_dict(fit_to_adapters(source.state_dict(), lm), strict=False)
+    new_ok = ("crossattention", "cls.predictions", "lora_")
     missing = [k for k in missing if not any(part in k for part in new_ok)]
     if missing or unexpected:
         raise ValueError(f"decoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
