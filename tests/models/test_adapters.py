@@ -81,5 +81,5 @@ def test_bad_lora_settings_name_the_problem(tokenizer):
         tiny_model("ae", tokenizer, lora={"rank": 4})
     with pytest.raises(ValueError, match="model.lora.side must be one of"):
         tiny_model("ae", tokenizer, lora={"side": "middle"})
-    with pytest.raises(ValueError, match="no default LoRA target modules for a distilbert model"):
-        tiny_model("ae", tokenizer, encoder_config={"model_type": "distilbert", "dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64}, lora={"side": "encoder"})
+    with pytest.raises(ValueError, match="no default LoRA target modules for a megatron-bert model"):
+        tiny_model("ae", tokenizer, encoder_config={"model_type": "megatron-bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}, lora={"side": "encoder"})

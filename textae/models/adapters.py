@@ -17,6 +17,8 @@ from torch import nn
 
 LORA_SIDES = ("encoder", "decoder", "both")
 LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "side"}
+# the attention projections of architectures peft has no default for
+EXTRA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "modernbert": ["Wqkv"]}
 
 
 def backbones(model) -> dict[str, nn.Module]:
@@ -72,7 +74,7 @@ def _default_targets(backbone: nn.Module) -> list[str]:
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
     model_type = backbone.config.model_type
-    targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
+    targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type) or EXTRA_TARGETS.get(model_type)
     if not targets:
         raise ValueError(f"no default LoRA target modules for a {model_type} model; set model.lora.target_modules (e.g. the attention projections' names)")
     return list(targets)

@@ -159,6 +159,8 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
         # an encoder built from a config reads the tokenizer's ids (a pretrained one keeps its own size)
         self.encoder_config.setdefault("vocab_size", self.vocab_size)
+        if self.pad_token_id is not None:  # its padding embedding must be the tokenizer's pad id (ModernBERT's default is past a small vocabulary)
+            self.encoder_config.setdefault("pad_token_id", self.pad_token_id)
         self.bottleneck = self.bottleneck or self.default_bottleneck
         self.bottleneck_options = dict(self.bottleneck_options or {})
         self.loss_weights = dict(self.loss_weights or {})
