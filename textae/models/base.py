@@ -133,6 +133,25 @@ class TextAutoencoderModel(AutoencoderTexts, TextAEModelBase):
             tie_encoder_decoder(self)
         apply_adapters(self, config.lora, config.freeze_backbones)
 
+    def evaluation_report(self, dataloader, texts, teacher_forced, *, max_batches=None, **settings) -> dict:
+        # every latent family: how much the decoder reads z (NLL rise when z is another sentence's)
+        from ..metrics.latent_use import latent_use
+
+        report = super().evaluation_report(dataloader, texts, teacher_forced, max_batches=max_batches, **settings)
+        use = latent_use(self, dataloader, max_batches)
+        if use is not None:
+            report["latent_use"] = use
+        return report
+
+    def metric_lines(self, metrics: dict) -> list[str]:
+        use = metrics.get("latent_use")
+        if not use:
+            return []
+        return [
+            f"latent use: NLL/sentence {use['nll_per_sentence']:.3f} with its own z, {use['shuffled_nll_per_sentence']:.3f} with another "
+            f"sentence's (+{use['rise_per_sentence']:.3f} nats, {use['rise_ratio']:+.1%})"
+        ]
+
     def after_load(self) -> None:
         freeze_as_configured(self, self.config.lora, self.config.freeze_backbones)
 

@@ -65,13 +65,12 @@ class VariationalMixin:
 
     def metric_lines(self, metrics: dict) -> list[str]:
         vae = metrics.get("vae")
-        if not vae:
-            return []
-        return [
+        lines = [] if not vae else [
             f"VAE: IW-NLL/sentence {vae['iw_nll_per_sentence']:.3f} (k={vae['iw_samples']}), -ELBO {vae['neg_elbo_per_sentence']:.3f}, "
             f"KL {vae['kl_per_sentence']:.3f}, MI {vae['mutual_information']:.3f}, active units {vae['active_units']}/{vae['latent_dim']}, "
             f"PPL {vae['ppl_iw']:.3f}"
         ]
+        return lines + super().metric_lines(metrics)
 
     def prior_latent(self, n: int, temperature: float, top_p: float, greedy: bool, generate_kwargs: dict) -> torch.Tensor:
         """z ~ N(0, temperature² I) [n, d] for sampling; ``generate_kwargs`` gets nucleus sampling unless ``greedy``."""
