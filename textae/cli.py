@@ -110,7 +110,7 @@ def cmd_eval(args) -> int:
     eval_raw = raw_split(recipe, "eval")
     label_column = d.label_column if model.condition_keys else None
     label2id = dict(model.config.label2id) if label_column and class_label_names(eval_raw, label_column) is None else None  # ClassLabel ids are kept
-    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, label_column, label2id, keep_text=True)
+    eval_ds = tokenize_dataset(eval_raw, model.tokenizer, column, d.max_seq_length, label_column, label2id, keep_text=True, decoder_tokenizer=model.decoder_tokenizer)
     loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)
     metrics = {"eval": teacher_forced(model, loader), "token_unit": TOKEN_UNIT}
     texts = [t for t in (row[column] for row in eval_raw) if isinstance(t, str) and t.strip()][: args.reconstruct]

@@ -19,6 +19,10 @@ from .tokenization import encode_texts
 class TextAECollator:
     """Pads a list of ``{"input_ids": [...], ...}`` rows (clean token ids, no specials) into a batch.
 
+    ``pad_token_id`` pads the encoder's inputs; BOS / EOS (and ``decoder_pad_token_id``, for LM rows)
+    are the decoder's. Rows with ``decoder_ids`` (the text in the decoder's own tokenizer) give the
+    labels from those; the encoder reads ``input_ids``.
+
     mode "autoencoder": ``input_ids`` = prefix + corrupt(x) + suffix (the encoder's input),
     ``labels`` = [BOS] x [EOS]; mode "lm": ``input_ids`` = [BOS] x [EOS] and ``labels`` the same,
     padded with -100. Any integer column listed in ``extra_columns`` (e.g. a class label) is stacked
@@ -56,6 +60,7 @@ class TextAECollator:
         pad_to_multiple_of: int = 1,
         seed: int = 0,
         pack_length: int | None = None,
+        decoder_pad_token_id: int | None = None,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
@@ -64,6 +69,7 @@ class TextAECollator:
         if noise is not None and noise.text_steps and tokenizer is None:
             raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
+        self.decoder_pad = pad_token_id if decoder_pad_token_id is None else decoder_pad_token_id
         self.mode = mode
         self.noise = noise if noise else None
         self.tokenizer = tokenizer
@@ -105,13 +111,15 @@ class TextAECollator:
         if not rows:
             raise ValueError("cannot collate an empty batch")
         clean = [list(r["input_ids"]) for r in rows]
-        full = [[self.bos, *x, self.eos] for x in clean]
+        # a decoder with its own tokenizer targets the row's decoder_ids; else the encoder's ids
+        written = [list(r["decoder_ids"]) for r in rows] if "decoder_ids" in rows[0] else clean
+        full = [[self.bos, *x, self.eos] for x in written]
         if self.pack_length:
             return self._packed(full)
         labels, _ = pad_sequences(full, IGNORE_INDEX, self.multiple)
         batch = {"labels": labels}
         if self.mode == "lm":
-            batch["input_ids"], batch["attention_mask"] = pad_sequences(full, self.pad, self.multiple)
+            batch["input_ids"], batch["attention_mask"] = pad_sequences(full, self.decoder_pad, self.multiple)
         else:
             encoder_in = self.corrupt(rows) if self.noise else clean
             batch["input_ids"], batch["attention_mask"] = pad_sequences([self._wrap(x) for x in encoder_in], self.pad, self.multiple)
@@ -124,7 +132,7 @@ class TextAECollator:
     def _packed(self, seqs: list[list[int]]) -> dict[str, torch.Tensor]:
         rows = first_fit_rows([len(s) for s in seqs], self.pack_length)
         shape = (len(rows), self.pack_length)
-        input_ids = torch.full(shape, self.pad, dtype=torch.long)
+        input_ids = torch.full(shape, self.decoder_pad, dtype=torch.long)
         labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
         # the padding gets position 0 throughout: each pad is a span of its own, within any position table
         positions = torch.zeros(shape, dtype=torch.long)

@@ -191,8 +191,11 @@ def tokenize_dataset(
     label_column: str | None = None,
     label2id: dict | None = None,
     keep_text: bool = False,
+    decoder_tokenizer=None,
 ):
     """Adds ``input_ids`` (no special tokens, truncated) and ``length``; drops empty texts.
+    With ``decoder_tokenizer`` (a decoder with its own tokenizer) also ``decoder_ids``, the same text
+    in that tokenizer's ids.
 
     Empty, whitespace-only and missing (None) texts are dropped, and texts longer than
     ``max_length`` tokens keep their first ``max_length``; a warning gives both counts (a
@@ -221,6 +224,11 @@ def tokenize_dataset(
             out["truncated"] = flags
         if keep_text:
             out["text"] = texts
+        if decoder_tokenizer is not None:
+            written, _ = encode_texts_flagged(decoder_tokenizer, texts, max_length)
+            # a text the encoder's tokenizer reads but the decoder's drops entirely keeps one UNK to predict
+            written = [w if w or not x else [decoder_tokenizer.unk_token_id] for w, x in zip(written, ids)]
+            out["decoder_ids"] = written if streaming else [np.asarray(w, dtype=np.int32) for w in written]
         if label_column is not None:
             labels = batch[label_column]
             if label2id is not None:
@@ -231,7 +239,7 @@ def tokenize_dataset(
             out["class_label"] = labels
         return out
 
-    keep = {"input_ids", "length", "class_label"} | ({"text"} if keep_text else set())
+    keep = {"input_ids", "length", "class_label", "decoder_ids"} | ({"text"} if keep_text else set())
     remove = [c for c in (ds.column_names or []) if c not in keep]
     ds = ds.map(tokenize, batched=True, remove_columns=remove)
     kept = ds.filter(lambda lengths: [n > 0 for n in lengths], batched=True, input_columns=["length"])

@@ -80,6 +80,32 @@ def special_ids(tokenizer) -> dict[str, int]:
     return ids
 
 
+class TokenizerPair:
+    """The encoder's tokenizer (it reads x) and the decoder's (it writes x); one object twice when a
+    model uses one tokenizer. The config records the decoder's ids as the model's token ids (what
+    generation uses) and, when the two differ, the encoder's under ``encoder_*``."""
+
+    def __init__(self, encoder, decoder=None):
+        self.encoder = encoder
+        self.decoder = decoder if decoder is not None else encoder
+
+    @property
+    def same(self) -> bool:
+        return self.decoder is self.encoder
+
+    def config_ids(self) -> dict[str, int]:
+        ids = {"vocab_size": len(self.decoder), **special_ids(self.decoder)}
+        if not self.same:
+            encoder = special_ids(self.encoder)
+            ids.update(
+                encoder_vocab_size=len(self.encoder),
+                encoder_pad_token_id=encoder["pad_token_id"],
+                encoder_unk_token_id=encoder["unk_token_id"],
+                encoder_mask_token_id=encoder["mask_token_id"],
+            )
+        return ids
+
+
 def encode_texts(tokenizer, texts: list[str], max_length: int, warn: bool = True) -> list[list[int]]:
     """Texts → token ids without special tokens, truncated to ``max_length``.
 

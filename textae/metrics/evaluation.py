@@ -84,8 +84,8 @@ def reconstruction_scores(model, texts: list[str], batch_size: int = 64, example
     """Greedy reconstruction of ``texts``: exact match, token accuracy (on token ids), BLEU ×100."""
     with eval_mode(model):
         outputs = model.reconstruct(texts, batch_size=batch_size)
-    tokenize = model._tokenize
-    refs_norm = [model.tokenizer.decode(ids, skip_special_tokens=True) for ids in tokenize(texts)]
+    tokenize = model._tokenize_output  # outputs and references in the tokenizer the model writes with
+    refs_norm = [model.output_tokenizer.decode(ids, skip_special_tokens=True) for ids in tokenize(texts)]
     return {
         "exact_match": exact_match(outputs, refs_norm),
         "token_accuracy": token_accuracy(tokenize(outputs), tokenize(refs_norm)),

@@ -227,12 +227,18 @@ class TextAutoencoderModel(AutoencoderTexts, TextAEModelBase):
 
     def batch_spec(self, loss_weights=None) -> BatchSpec:
         c = self.config
+        reader = c.encoder_token_ids()  # the noise corrupts the encoder's side only
+        # one tokenizer: its BOS / EOS too; the encoder's own: the template around its input instead
+        extra = (*c.encoder_prefix_ids, *c.encoder_suffix_ids) if c.two_tokenizers else (c.bos_token_id, c.eos_token_id)
+        specials = sorted({i for i in (reader["pad_token_id"], reader["unk_token_id"], reader["mask_token_id"], *extra) if i is not None})
         return BatchSpec(
             format=self.batch_format,
             encoder_prefix=tuple(c.encoder_prefix_ids),
             encoder_suffix=tuple(c.encoder_suffix_ids),
             condition_keys=self.condition_keys,
             noise=c.noise or None,
+            noise_ids={"mask_id": reader["mask_token_id"], "vocab_size": reader["vocab_size"], "special_ids": specials},
+            encoder_pad_token_id=reader["pad_token_id"],
         )
 
     def prepare_for_training(self) -> None:

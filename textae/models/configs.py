@@ -138,6 +138,11 @@ class TextAutoencoderConfig(TextAEBaseConfig):
     encoder_prefix_ids: list | None = None
     encoder_suffix_ids: list | None = None
     tie_encoder_decoder: bool = False
+    # the encoder's own tokenizer, when it is not the decoder's (None: the same as the decoder's ids)
+    encoder_vocab_size: int | None = None
+    encoder_pad_token_id: int | None = None
+    encoder_unk_token_id: int | None = None
+    encoder_mask_token_id: int | None = None
 
     @classmethod
     def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
@@ -158,9 +163,10 @@ class TextAutoencoderConfig(TextAEBaseConfig):
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
         # an encoder built from a config reads the tokenizer's ids (a pretrained one keeps its own size)
-        self.encoder_config.setdefault("vocab_size", self.vocab_size)
-        if self.pad_token_id is not None:  # its padding embedding must be the tokenizer's pad id (ModernBERT's default is past a small vocabulary)
-            self.encoder_config.setdefault("pad_token_id", self.pad_token_id)
+        encoder = self.encoder_token_ids()
+        self.encoder_config.setdefault("vocab_size", encoder["vocab_size"])
+        if encoder["pad_token_id"] is not None:  # its padding embedding must be the tokenizer's pad id (ModernBERT's default is past a small vocabulary)
+            self.encoder_config.setdefault("pad_token_id", encoder["pad_token_id"])
         self.bottleneck = self.bottleneck or self.default_bottleneck
         self.bottleneck_options = dict(self.bottleneck_options or {})
         self.loss_weights = dict(self.loss_weights or {})
@@ -168,6 +174,15 @@ class TextAutoencoderConfig(TextAEBaseConfig):
         self.encoder_prefix_ids = list(self.encoder_prefix_ids or [])
         self.encoder_suffix_ids = list(self.encoder_suffix_ids or [])
         super().__post_init__(**kwargs)
+
+    @property
+    def two_tokenizers(self) -> bool:
+        return self.encoder_vocab_size is not None
+
+    def encoder_token_ids(self) -> dict[str, int | None]:
+        """The vocabulary size and PAD / UNK / MASK ids of the encoder's tokenizer."""
+        own = {"vocab_size": self.encoder_vocab_size, "pad_token_id": self.encoder_pad_token_id, "unk_token_id": self.encoder_unk_token_id, "mask_token_id": self.encoder_mask_token_id}
+        return {k: v if v is not None else getattr(self, k) for k, v in own.items()}
 
     def _rename_old_keys(self) -> None:
         """Moves a value given under an old key name to its new key, with a FutureWarning."""

@@ -41,11 +41,20 @@ class TokenizerIO:
     with the weights, and texts go in and out through it."""
 
     tokenizer = None  # attached by from_pretrained when the folder holds one, or by the user
+    # the decoder's own tokenizer when it is not ``tokenizer`` (saved in DECODER_TOKENIZER_DIR)
+    decoder_tokenizer = None
+
+    @property
+    def output_tokenizer(self):
+        """The tokenizer the model writes with: the decoder's own, else the one tokenizer."""
+        return self.decoder_tokenizer if self.decoder_tokenizer is not None else self.tokenizer
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         super().save_pretrained(save_directory, *args, **kwargs)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(save_directory)
+        if self.decoder_tokenizer is not None:
+            self.decoder_tokenizer.save_pretrained(Path(save_directory) / DECODER_TOKENIZER_DIR)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -64,22 +73,26 @@ class TokenizerIO:
             if not local or "safetensors" not in type(err).__module__ + str(err).lower() + type(err).__name__.lower():
                 raise
             raise ValueError(f"model weights in {folder} are unreadable (corrupt or truncated {folder / 'model.safetensors'}?): {err}") from None
-        if local and ((folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists()):
+        if local and _holds_tokenizer(folder):
             model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            model.check_tokenizer(model.tokenizer, where=str(folder))
+            if _holds_tokenizer(folder / DECODER_TOKENIZER_DIR):
+                model.decoder_tokenizer = AutoTokenizer.from_pretrained(str(folder / DECODER_TOKENIZER_DIR))
+            model.check_tokenizer(model.tokenizer, where=str(folder), decoder_tokenizer=model.decoder_tokenizer)
         model.after_load()
         return model
 
-    def check_tokenizer(self, tokenizer, where: str = "the tokenizer") -> None:
-        """Raises ValueError when ``tokenizer`` cannot be this model's: ids past the vocabulary, or
-        special tokens (PAD / BOS / EOS) with other ids than the model was trained with."""
+    def check_tokenizer(self, tokenizer, where: str = "the tokenizer", decoder_tokenizer=None) -> None:
+        """Raises ValueError when ``tokenizer`` (and ``decoder_tokenizer``) cannot be this model's: ids
+        past the vocabulary, or special tokens with other ids than the model was trained with. A model
+        with two tokenizers checks the encoder's against its ``encoder_*`` ids."""
         c = self.config
-        if len(tokenizer) > c.vocab_size:
-            raise ValueError(f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {c.vocab_size}; it is not this model's tokenizer")
-        for name in ("pad", "bos", "eos"):
-            mine, theirs = getattr(c, f"{name}_token_id"), getattr(tokenizer, f"{name}_token_id")
-            if theirs is not None and mine is not None and theirs != mine:
-                raise ValueError(f"{where}: the tokenizer's {name.upper()} id is {theirs} but the model's is {mine}; it is not this model's tokenizer")
+        two = getattr(c, "two_tokenizers", False)
+        if two and decoder_tokenizer is None:
+            raise ValueError(f"{where}: the model reads and writes with two tokenizers; the decoder's ({DECODER_TOKENIZER_DIR}/) is missing")
+        if two:
+            _check_side(tokenizer, c.encoder_token_ids(), ("pad",), f"{where} (the encoder's tokenizer)")
+        writer = decoder_tokenizer if two else tokenizer
+        _check_side(writer, {"vocab_size": c.vocab_size, **{f"{n}_token_id": getattr(c, f"{n}_token_id") for n in ("pad", "bos", "eos")}}, ("pad", "bos", "eos"), where)
 
     def _require_tokenizer(self):
         if self.tokenizer is None:
@@ -91,9 +104,17 @@ class TokenizerIO:
 
         return encode_texts(self._require_tokenizer(), as_texts(texts), self.config.max_seq_length)
 
+    def _tokenize_output(self, texts: list[str]) -> list[list[int]]:
+        """Texts as the decoder writes them (its own tokenizer's ids)."""
+        from ..data.tokenization import encode_texts
+
+        self._require_tokenizer()
+        return encode_texts(self.output_tokenizer, as_texts(texts), self.config.max_seq_length)
+
     def _decode_ids(self, ids: torch.Tensor) -> list[str]:
         """Generated ids [B, T] (after BOS) → texts, cut at the first EOS."""
-        tok = self._require_tokenizer()
+        self._require_tokenizer()
+        tok = self.output_tokenizer
         out = []
         for row in ids.tolist():
             if self.config.eos_token_id in row:
@@ -111,6 +132,22 @@ class TokenizerIO:
 
     def _bos(self, n: int) -> torch.Tensor:
         return torch.full((n, 1), self.config.bos_token_id, dtype=torch.long, device=self.device)
+
+
+DECODER_TOKENIZER_DIR = "decoder_tokenizer"
+
+
+def _holds_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer.json").exists() or (folder / "tokenizer_config.json").exists()
+
+
+def _check_side(tokenizer, ids: dict, names: tuple[str, ...], where: str) -> None:
+    if len(tokenizer) > ids["vocab_size"]:
+        raise ValueError(f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {ids['vocab_size']}; it is not this model's tokenizer")
+    for name in names:
+        mine, theirs = ids[f"{name}_token_id"], getattr(tokenizer, f"{name}_token_id")
+        if theirs is not None and mine is not None and theirs != mine:
+            raise ValueError(f"{where}: the tokenizer's {name.upper()} id is {theirs} but the model's is {mine}; it is not this model's tokenizer")
 
 
 def tie_encoder_decoder(model) -> None:

@@ -44,7 +44,9 @@ class BatchSpec:
     ``encoder_prefix`` / ``encoder_suffix``: the special ids around the encoder's tokens;
     ``condition_keys``: the dataset columns passed on to every forward;
     ``clean_inputs``: whether batches also carry the uncorrupted encoder inputs;
-    ``noise``: the input corruption steps (None: none)."""
+    ``noise``: the input corruption steps (None: none), and ``noise_ids``, what its token steps need
+    of the encoder's tokenizer (``mask_id``, ``vocab_size``, ``special_ids``);
+    ``encoder_pad_token_id``: what pads the encoder's inputs (None: the model's PAD)."""
 
     format: str = "autoencoder"
     encoder_prefix: tuple[int, ...] = ()
@@ -52,6 +54,8 @@ class BatchSpec:
     condition_keys: tuple[str, ...] = ()
     clean_inputs: bool = False
     noise: list[dict] | None = field(default=None, compare=False)
+    noise_ids: dict | None = field(default=None, compare=False)
+    encoder_pad_token_id: int | None = None
 
 
 class FamilyProtocol:

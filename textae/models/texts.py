@@ -82,12 +82,13 @@ class AutoencoderTexts:
         texts = as_texts(texts)  # one string is one text; a generator or an array of strings is accepted
         if len(texts) == 0:
             return torch.empty(*empty)
+        pad_id = self.config.encoder_token_ids()["pad_token_id"]
         with eval_mode(self):
             out = None
             for start in range(0, len(texts), chunk_size):
                 ids = [self.encoder_input(x) for x in self._tokenize(list(texts[start : start + chunk_size]))]
                 for batch in length_sorted_batches([len(s) for s in ids], batch_size):
-                    input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], self.config.pad_token_id))
+                    input_ids, mask = (t.to(self.device) for t in pad_sequences([ids[i] for i in batch], pad_id))
                     rows = torch.tensor(batch) + start
                     result = fn(input_ids, mask, rows)
                     result = result.float().cpu() if result.is_floating_point() else result.cpu()

@@ -14,8 +14,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 from ..data import LengthGroupedBatchSampler, SeededExamples, TextAECollator, load_raw_split, load_tokenizer, special_ids, tokenize_dataset, train_tokenizer
 from ..data.batching import PackedBatchSampler, TokenBudgetBatchSampler
 from ..data.loading import class_label_names, column_array, merge_text_columns
-from ..data.tokenization import TOKENIZER_KINDS, fold_confusables
-from ..models import family_classes
+from ..data.tokenization import TOKENIZER_KINDS, TokenizerPair, fold_confusables
+from ..models import TextAutoencoderConfig, family_classes
 from ..models.adapters import fit_to_adapters
 from ..noise import NoisePipeline
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
@@ -76,6 +76,19 @@ def build_tokenizer(recipe: Recipe, train_raw):
     return fold_confusables(tokenizer) if recipe.data.fold_confusables else tokenizer
 
 
+def build_decoder_tokenizer(recipe: Recipe):
+    """The decoder's own tokenizer (``data.decoder_tokenizer``), or None when it writes with ``data.tokenizer``."""
+    name = recipe.data.decoder_tokenizer
+    if name is None:
+        return None
+    if name in TOKENIZER_KINDS:
+        raise ValueError(f"data.decoder_tokenizer must be a local folder or an installed model package (the decoder's own tokenizer), not the kind {name!r}")
+    try:
+        return load_tokenizer(resolve_pretrained(name))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data.decoder_tokenizer is neither an existing folder nor an installed model package: {name}") from None
+
+
 def _base_tokenizer(recipe: Recipe, train_raw):
     d = recipe.data
     if d.tokenizer in TOKENIZER_KINDS:
@@ -117,8 +130,9 @@ def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None
     # the raw text stays beside the ids only for text-level noise, which corrupts it afresh each epoch
     # (without it the cache files hold ids alone: half the disk and the mapped pages on a large corpus)
     keep_text = uses_text_noise(recipe)
-    train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text)
-    evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text)
+    writer = build_decoder_tokenizer(recipe)
+    train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text, decoder_tokenizer=writer)
+    evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text, decoder_tokenizer=writer)
     return train, evals
 
 
@@ -151,7 +165,10 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
         settings["id2label"] = dict(enumerate(label_names))
         settings["label2id"] = {name: i for i, name in enumerate(label_names)}
     settings = config_cls.settings_from_tokenizer(tokenizer, settings)
-    config = config_cls(vocab_size=len(tokenizer), max_seq_length=recipe.data.max_seq_length, **special_ids(tokenizer), **settings)
+    pair = TokenizerPair(tokenizer, build_decoder_tokenizer(recipe))
+    if not pair.same and not issubclass(config_cls, TextAutoencoderConfig):
+        raise ValueError(f"data.decoder_tokenizer: the {family!r} family reads and writes with one tokenizer; drop it")
+    config = config_cls(max_seq_length=recipe.data.max_seq_length, **pair.config_ids(), **settings)
     model = model_cls(config)
     if encoder_path:
         load_pretrained_encoder(model, encoder_path)
@@ -159,6 +176,7 @@ def build_model(recipe: Recipe, tokenizer, label_names: list[str] | None = None)
         load_pretrained_decoder(model, decoder_path)
     model.prepare_for_training()
     model.tokenizer = tokenizer
+    model.decoder_tokenizer = None if pair.same else pair.decoder
     return model
 
 
@@ -198,25 +216,24 @@ def prepare_data(recipe: Recipe):
 
 
 
-def noise_pipeline(model, specs: list[dict] | None) -> NoisePipeline | None:
-    """The corruption ``specs`` of ``model``'s input, with what token steps need from its tokenizer."""
-    if not specs:
-        return None
-    c = model.config
-    specials = sorted({i for i in (c.pad_token_id, c.unk_token_id, c.bos_token_id, c.eos_token_id, c.mask_token_id) if i is not None})
-    return NoisePipeline(specs, mask_id=c.mask_token_id, vocab_size=c.vocab_size, special_ids=specials)
+def noise_pipeline(spec) -> NoisePipeline | None:
+    """The corruption of a family's input (its :class:`~textae.models.protocol.BatchSpec`), with what
+    token steps need from the encoder's tokenizer."""
+    return NoisePipeline(spec.noise, **spec.noise_ids) if spec.noise else None
 
 
 
 def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator:
     """The batch builder of ``model``; ``packed`` packs LM sentences into rows of ``train.pack_length``."""
     spec = model.batch_spec(recipe.train.loss_weights)
+    c = model.config
     return TextAECollator(
-        model.config.pad_token_id,
-        model.config.bos_token_id,
-        model.config.eos_token_id,
+        c.pad_token_id if spec.encoder_pad_token_id is None else spec.encoder_pad_token_id,
+        c.bos_token_id,
+        c.eos_token_id,
+        decoder_pad_token_id=c.pad_token_id,
         mode=spec.format,
-        noise=noise_pipeline(model, spec.noise),
+        noise=noise_pipeline(spec),
         tokenizer=model.tokenizer,
         max_length=recipe.data.max_seq_length,
         encoder_prefix=spec.encoder_prefix,

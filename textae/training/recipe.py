@@ -40,6 +40,8 @@ class DataSection:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     tokenizer: str = "wordlevel"  # "wordlevel" / "wordpiece" / "bpe" (trained on train), or a local folder
+    # the decoder's own tokenizer (a local folder or an installed model package); None: the same as tokenizer
+    decoder_tokenizer: str | None = None
     vocab_size: int = 10000
     lowercase: bool = False
     fold_confusables: bool = False  # NFKC + Cyrillic/Greek look-alikes → Latin + no zero-width chars, in the tokenizer
@@ -194,7 +196,10 @@ def _check_model_section(model: dict) -> dict:
     for cls in reversed(config_cls.__mro__):
         if isinstance(cls, type) and "textae" in cls.__module__:
             hints.update(getattr(cls, "__annotations__", {}))
-    set_by_tokenizer = {"vocab_size", "pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id", "mask_token_id", "max_seq_length"}
+    set_by_tokenizer = {
+        "vocab_size", "pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id", "mask_token_id", "max_seq_length",
+        "encoder_vocab_size", "encoder_pad_token_id", "encoder_unk_token_id", "encoder_mask_token_id",
+    }
     own = set(hints) - set_by_tokenizer
     for key, value in model.items():
         if key in MODEL_EXTRA_KEYS:
