@@ -134,14 +134,19 @@ def cmd_generate(args) -> int:
         texts = _read_lines(args.input)
         outputs = model.transfer(texts, to_label=args.label) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
-            print(f"{src}\t{out}")
+            print(f"{src}\t{_one_line(out)}")
         return 0
     _attach_prior(model, args.run_dir, args.prior)
     if protocol.SAMPLE not in model.operations:  # declared, but maybe not ready: a VQ model names its missing prior
         raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
     for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p, **({"label": args.label} if args.label is not None else {})):
-        print(text)
+        print(_one_line(text))
     return 0
+
+
+def _one_line(text: str) -> str:
+    """A generated text as one output line: the line breaks and tabs a byte-level decoder may write become spaces."""
+    return " ".join(text.replace("\t", " ").splitlines())
 
 
 def cmd_encode(args) -> int:

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, PretrainedConfig
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .encoder import encoder_config_from_dict
 from .injection import DecoderCall, injection_class
 
 
-def _decoder_config(spec: dict | PretrainedConfig, cross_attention: bool, vocab_size: int) -> PretrainedConfig:
-    config = encoder_config_from_dict(spec)
+def as_decoder_config(config: PretrainedConfig, cross_attention: bool) -> PretrainedConfig:
+    """``config`` set up as a causal decoder (BERT's ``is_decoder``), with or without cross-attention;
+    set on the config because decoder-only architectures take no such keyword."""
     config.is_decoder = True
     config.add_cross_attention = cross_attention
+    return config
+
+
+def _decoder_config(spec: dict | PretrainedConfig, cross_attention: bool, vocab_size: int) -> PretrainedConfig:
+    config = as_decoder_config(encoder_config_from_dict(spec), cross_attention)
     config.vocab_size = vocab_size
     return config
 
@@ -70,9 +76,8 @@ class LatentDecoder(nn.Module):
         cross = memory_slots > 0 and style.needs_cross_attention
         if pretrained_path:
             refuse_pickled_weights(pretrained_path)
-            self.lm = AutoModelForCausalLM.from_pretrained(
-                pretrained_path, is_decoder=True, add_cross_attention=cross, **SAFE_WEIGHTS
-            )
+            config = as_decoder_config(AutoConfig.from_pretrained(pretrained_path), cross)
+            self.lm = AutoModelForCausalLM.from_pretrained(pretrained_path, config=config, **SAFE_WEIGHTS)
         else:
             self.lm = AutoModelForCausalLM.from_config(_decoder_config(config, cross, vocab_size))
         if cross and not any("crossattention" in name or "cross_attn" in name for name, _ in self.lm.named_modules()):

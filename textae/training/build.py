@@ -17,6 +17,7 @@ from ..data.loading import class_label_names, column_array, merge_text_columns
 from ..data.tokenization import TOKENIZER_KINDS, TokenizerPair, fold_confusables
 from ..models import TextAutoencoderConfig, family_classes
 from ..models.adapters import fit_to_adapters
+from ..modules.decoder import as_decoder_config
 from ..noise import NoisePipeline
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
@@ -193,7 +194,7 @@ def load_pretrained_encoder(model, path: str) -> None:
 def load_pretrained_decoder(model, path: str) -> None:
     """Initialises the decoder from a local checkpoint (BERT as decoder, as TSDAE does); cross-attention stays new."""
     lm = model.decoder.lm
-    source = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=lm.config.add_cross_attention, **SAFE_WEIGHTS)
+    source = AutoModelForCausalLM.from_pretrained(path, config=as_decoder_config(AutoConfig.from_pretrained(path), lm.config.add_cross_attention), **SAFE_WEIGHTS)
     with torch.no_grad():
         missing, unexpected = lm.load_state_dict(fit_to_adapters(source.state_dict(), lm), strict=False)
     new_ok = ("crossattention", "cls.predictions", "lora_")
