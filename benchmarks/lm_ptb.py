@@ -203,14 +203,19 @@ def run_trainer(args, steps: int, out: Path) -> dict:
                 curve.append({"step": state.global_step, "train_seconds": trained, "ppl": math.exp(nll / tokens)})
                 clock["excluded"] += time.perf_counter() - began
 
+    # a long run checkpoints every 500 steps (the Trainer's own checkpoints) and goes on from the
+    # newest when rerun, as the textae arm does; its PPL is an uninterrupted run's, its clock is not
+    long = steps > 1000
+    resumed = long and any(out.glob("checkpoint-*"))
     targs = TrainingArguments(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=t.batch_size, learning_rate=t.learning_rate,
         weight_decay=t.weight_decay, adam_beta2=t.adam_beta2, warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler,
-        max_grad_norm=t.max_grad_norm, bf16=args.bf16, use_cpu=not torch.cuda.is_available(), save_strategy="no",
+        max_grad_norm=t.max_grad_norm, bf16=args.bf16, use_cpu=not torch.cuda.is_available(),
+        save_strategy="steps" if long else "no", save_steps=500, save_total_limit=1,
         eval_strategy="no", logging_steps=100, report_to=[], seed=t.seed, remove_unused_columns=False, disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=targs, train_dataset=train_ds, data_collator=collator, callbacks=[EvalCurve()])
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True if resumed else None)
     seconds = time.perf_counter() - clock["start"] - clock["excluded"]
     nll, tokens = valid_nll(model, eval_rows, eval_collator, args.bf16)
     if not curve or curve[-1]["step"] != steps:
@@ -218,6 +223,7 @@ def run_trainer(args, steps: int, out: Path) -> dict:
     return {
         "valid_ppl": math.exp(nll / tokens), "valid_tokens": tokens, "train_seconds": seconds, "train_tokens": collator.tokens,
         "tokens_per_second": collator.tokens / seconds, "steps": steps, "curve": curve, "optimizer": targs.optim.value if hasattr(targs.optim, "value") else str(targs.optim),
+        "resumed": resumed,
     }
 
 
