@@ -372,6 +372,8 @@ def report(args, results: dict) -> tuple[str, dict]:
             arm, s, seed = job
             if seed != 0 or (arm in ("trainer", "textae") or arm.startswith("grouped")) and s != steps:
                 continue
+            if r.get("resumed"):  # its clock covers the part after the resume only: no time to compare
+                continue
             at = ppl_at(r["curve"], budget)
             reach = time_to_reach(r["curve"], target)
             summary["equal_time"][f"{job_name(*job)}_vs_trainer_{steps}"] = {"ppl_at_trainer_time": at, "seconds_to_trainer_ppl": reach, "time_ratio": reach / budget if reach else None, "final_ppl": r["valid_ppl"], "train_seconds": r["train_seconds"]}
