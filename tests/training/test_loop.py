@@ -385,3 +385,52 @@ def test_packed_and_token_budget_runs_resume_exactly_across_epochs(tmp_path, bat
 def test_batching_and_optimizer_settings_that_cannot_work_are_refused_by_name(tmp_path, settings, family, message):
     with pytest.raises(ValueError, match=message):
         train(tiny_recipe(tmp_path, "train.max_steps=2", *settings, family=family))
+
+
+def test_fed_the_same_batches_textae_and_the_trainer_take_the_same_steps(tmp_path, tokenizer, corpus):
+    """The same LM, the same batches, the same AdamW, schedule, weight decay groups and clipping: three
+    steps of textae's loop and of transformers.Trainer end at the same weights (dropout off, fp32)."""
+    import datasets
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from transformers import Trainer, TrainingArguments, get_scheduler
+
+    from textae.data import TextAECollator, encode_texts
+    from textae.training.loop import Position, _apply_gradients, accumulate_gradients, make_optimizer
+
+    settings = dict(learning_rate=3e-3, weight_decay=0.1, adam_beta2=0.999, warmup_steps=1, lr_scheduler="cosine", max_grad_norm=0.5, max_steps=3)
+    ids = encode_texts(tokenizer, list(corpus[:48]), 32)
+    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode="lm")
+    batches = [collator([{"input_ids": x} for x in ids[i : i + 16]]) for i in range(0, 48, 16)]
+    ours, theirs = tiny_model("lm", tokenizer), tiny_model("lm", tokenizer)  # same seed: same weights
+    ours.train(), theirs.train()
+    for model in (ours, theirs):
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    accelerator = Accelerator(cpu=True)
+    t = load_recipe(None, [f"train.{k}={v}" for k, v in settings.items()], base={"model": {"family": "lm"}}).train
+    optimizer = make_optimizer(ours, t)
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)
+    model, optimizer, scheduler = accelerator.prepare(ours, optimizer, scheduler)
+    position = Position()
+    for batch in batches:
+        accumulate_gradients(accelerator, model, [batch], {}, position, seed=0)
+        _apply_gradients(accelerator, model, optimizer, scheduler, t.max_grad_norm)
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=16, learning_rate=t.learning_rate, weight_decay=t.weight_decay,
+        adam_beta2=t.adam_beta2, warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler, max_grad_norm=t.max_grad_norm,
+        use_cpu=True, save_strategy="no", report_to=[], disable_tqdm=True, dataloader_drop_last=False,
+    )
+    trainer = Trainer(model=theirs, args=args, train_dataset=datasets.Dataset.from_dict({"input_ids": ids}), data_collator=collator)
+    trainer.get_train_dataloader = lambda: batches  # the same batches in the same order
+    assert trainer.train().global_step == 3
+    initial = tiny_model("lm", tokenizer)
+    moved = [n for (n, a), b in zip(ours.named_parameters(), initial.parameters()) if not torch.allclose(a, b, atol=1e-4)]
+    assert len(moved) > 0.9 * len(list(initial.parameters()))  # three real updates
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
