@@ -42,46 +42,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from textae.metrics import spearman  # noqa: E402
-from textae.noise import delete_chars, delete_tokens, double_chars, example_seed, homoglyphs, insert_emoji  # noqa: E402
-from textae.noise import insert_punctuation, insert_spaces, keyboard_typos, swap_chars  # noqa: E402
-
-
-def _word_deletion(text: str, rate: float, rng) -> str:
-    return " ".join(delete_tokens(text.split(), rate, rng=rng))
-
-
-def _char_edits(text: str, rate: float, rng) -> str:
-    return double_chars(swap_chars(text, rate / 2, rng=rng), rate / 2, rng=rng)
-
-
-FAMILIES = {
-    "en": {
-        "deletion": _word_deletion,
-        "punctuation": insert_punctuation,
-        "emoji": insert_emoji,
-        "typos": keyboard_typos,
-        "char_edits": _char_edits,
-        "homoglyphs": homoglyphs,
-    },
-    "zh": {
-        "deletion": delete_chars,
-        "punctuation": lambda t, r, rng: insert_punctuation(t, r, rng=rng, where="chars", lang="zh", max_run=3),
-        "emoji": lambda t, r, rng: insert_emoji(t, r, rng=rng, where="chars", lang="zh"),
-        "spaces": lambda t, r, rng: insert_spaces(t, r, rng=rng, where="chars", lang="zh"),
-        "homoglyphs": homoglyphs,
-    },
-}
-
-def corrupt(texts: list[str], lang: str, family: str, rate: float, salt: int) -> list[str]:
-    """Each text corrupted by ``family`` ("mix": one family drawn per text), seeded by its index."""
-    names = sorted(FAMILIES[lang])
-    out = []
-    for i, text in enumerate(texts):
-        rng = random.Random(example_seed(salt, int(rate * 1000), i))
-        name = rng.choice(names) if family == "mix" else family
-        out.append(FAMILIES[lang][name](text, rate, rng))
-    return out
+from textae.metrics.robustness import NOISE_FAMILIES as FAMILIES  # noqa: E402
+from textae.metrics.robustness import word_deletion, robustness_curve  # noqa: E402
+from textae.noise import example_seed  # noqa: E402
 
 
 def read_sts(path: Path, limit: int | None = None) -> tuple[list[str], list[str], list[float]]:
@@ -146,7 +109,7 @@ def train_sentence_transformers(args, recipe):
     epochs = -(-args.steps * t.batch_size // len(sentences))
     noisy, clean = [], []
     for epoch in range(epochs):
-        noisy += [_word_deletion(s, 0.6, random.Random(example_seed(t.seed, epoch, i))) for i, s in enumerate(sentences)]
+        noisy += [word_deletion(s, 0.6, random.Random(example_seed(t.seed, epoch, i))) for i, s in enumerate(sentences)]
         clean += sentences
     train_ds = datasets.Dataset.from_dict({"noisy": noisy, "clean": clean})
     model = SentenceTransformer(minilm_path(), device="cpu")
@@ -174,18 +137,8 @@ def train_sentence_transformers(args, recipe):
 
 # ---- measuring ------------------------------------------------------------------------------
 def score(encode, s1, s2, gold, lang: str, rates: list[float]) -> dict:
-    """Spearman ×100 clean and per (family, rate), and mean cos(clean, noisy)."""
-    cos = torch.nn.functional.cosine_similarity
-    clean1, clean2 = encode(s1), encode(s2)
-    out = {"clean": 100 * spearman(cos(clean1, clean2).tolist(), gold), "noisy": {}, "stability": {}}
-    for family in [*sorted(FAMILIES[lang]), "mix"]:
-        for rate in rates:
-            n1 = encode(corrupt(s1, lang, family, rate, salt=1))
-            n2 = encode(corrupt(s2, lang, family, rate, salt=2))
-            key = f"{family}@{rate}"
-            out["noisy"][key] = 100 * spearman(cos(n1, n2).tolist(), gold)
-            out["stability"][key] = torch.cat([cos(clean1, n1), cos(clean2, n2)]).mean().item()
-    return out
+    """Spearman ×100 clean and per (family, rate), and mean cos(clean, noisy): see textae.metrics.robustness."""
+    return robustness_curve(encode, s1, s2, gold, lang, rates)
 
 
 def st_encoder(model):

@@ -99,7 +99,7 @@ def cmd_eval(args) -> int:
     from .data.loading import class_label_names
     from .metrics.evaluation import TOKEN_UNIT, teacher_forced
     from .training import load_recipe
-    from .training.build import raw_split, text_column
+    from .training.build import raw_split, scored_pairs, text_column
     from .training.build import eval_loader, make_collator
 
     model = _load_model(args.run_dir)
@@ -118,6 +118,13 @@ def cmd_eval(args) -> int:
     _attach_prior(model, args.run_dir)
     if model.offers(protocol.SAMPLE):
         metrics["samples"] = model.sample(args.examples)
+    pairs = scored_pairs(recipe) if model.offers(protocol.ENCODE) else None
+    if pairs is not None:  # an embedding run on STS-style pairs: Spearman under each noise at each rate
+        from .metrics.robustness import curve_table, robustness_curve
+
+        curve = robustness_curve(lambda texts: model.encode(texts, batch_size=64), *pairs, lang=args.noise_lang, rates=args.noise_rates)
+        metrics["robustness"] = {"pairs": len(pairs[0]), "lang": args.noise_lang, **curve}
+        print(f"STS Spearman x100 on {len(pairs[0])} eval pairs, both sentences corrupted:\n" + curve_table(curve, args.noise_lang, args.noise_rates), file=sys.stderr)
     out = Path(args.run_dir) / "eval.json"
     out.write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))
@@ -226,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconstruct", type=int, default=500, help="sentences to reconstruct (autoencoders)")
     p.add_argument("--examples", type=int, default=5)
     p.add_argument("--iw-samples", type=int, default=50, help="importance samples k for the VAE's IW-NLL")
+    p.add_argument("--noise-rates", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3], help="rates of the robustness curve (runs whose eval pairs carry a score)")
+    p.add_argument("--noise-lang", default="en", choices=["en", "zh"], help="noise families of the robustness curve")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("generate", help="sample sentences, or reconstruct --input")

@@ -44,18 +44,39 @@ def resolve_pretrained(name: str) -> str:
     raise FileNotFoundError(f"pretrained model not found: {name} is neither a local folder nor an installed model package")
 
 
-def raw_split(recipe: Recipe, which: str):
+def raw_split(recipe: Recipe, which: str, merge: bool = True):
+    """The split as loaded (several text columns merged into one unless ``merge`` is False)."""
     d = recipe.data
     split = d.train_split if which == "train" else d.eval_split
     files = d.train_files if which == "train" else d.eval_files
     size = d.synthetic_train_size if which == "train" else d.synthetic_eval_size
     ds = load_raw_split(d.source, split, files, d.dataset_config, d.streaming, size, d.synthetic_seed, label_column=d.label_column)
-    if isinstance(d.text_column, list):
+    if merge and isinstance(d.text_column, list):
         ds = merge_text_columns(ds, d.text_column, into=text_column(recipe))
     limit = d.max_train_examples if which == "train" else d.max_eval_examples
     if limit is not None:
         ds = ds.take(limit) if d.streaming else ds.select(range(min(limit, len(ds))))
     return ds
+
+
+SCORE_COLUMN = "score"
+
+
+def scored_pairs(recipe: Recipe, which: str = "eval") -> tuple[list[str], list[str], list[float]] | None:
+    """Sentence pairs with a similarity score (STS): the split's two text columns and its ``score``
+    column, when the recipe reads two text columns and the split has one; else None."""
+    d = recipe.data
+    if d.streaming or not isinstance(d.text_column, list) or len(d.text_column) != 2:
+        return None
+    ds = raw_split(recipe, which, merge=False)
+    if SCORE_COLUMN not in (ds.column_names or []):
+        return None
+    a, b = d.text_column
+    rows = [(r[a].strip(), r[b].strip(), float(r[SCORE_COLUMN])) for r in ds if isinstance(r[a], str) and isinstance(r[b], str) and r[a].strip() and r[b].strip() and r[SCORE_COLUMN] is not None]
+    if len(rows) < 3:
+        return None
+    s1, s2, gold = (list(x) for x in zip(*rows))
+    return s1, s2, gold
 
 
 def text_column(recipe: Recipe) -> str:
