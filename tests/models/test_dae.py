@@ -186,3 +186,28 @@ def test_bad_consistency_target_and_anchor_without_teacher_are_named(tokenizer):
         tiny_model("dae", tokenizer, consistency_target="ema")
     with pytest.raises(ValueError, match="anchor term needs consistency_target='teacher'"):
         tiny_model("dae", tokenizer, loss_weights={"anchor": 1.0})
+
+
+@pytest.mark.parametrize("target", ["self", "teacher"])
+def test_the_contrastive_term_is_infonce_over_the_batch_and_needs_clean_inputs(tokenizer, target):
+    model = tiny_model("dae", tokenizer, consistency_target=target, loss_weights={"contrastive": 1.0})
+    assert model.batch_spec().clean_inputs  # naming the term builds the clean view
+    z = torch.randn(4, 16)
+    aligned = model.contrastive_loss(z, z)
+    shuffled = model.contrastive_loss(z, z[[1, 2, 3, 0]])
+    assert aligned < shuffled  # its own target is the positive
+    assert torch.isclose(model.contrastive_loss(z, z * 3.0), aligned)  # cosine: the scale of a target does not matter
+    # in a training forward it is computed, weighted, and reaches the encoder
+    from tests.conftest import make_batch
+    from textae.data import TextAECollator
+
+    texts = ["the cat sat on the mat", "a dog ran", "the bird sang a song", "my old car is red"]
+    batch = make_batch(model, tokenizer, texts)
+    batch["clean_input_ids"], batch["clean_attention_mask"] = batch["input_ids"].clone(), batch["attention_mask"].clone()
+    model.train()
+    out = model(**batch)
+    assert "contrastive" in out.loss_terms and out.loss_terms["contrastive"] > 0
+    out.loss.backward()
+    assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="contrastive_temperature must be > 0"):
+        tiny_model("dae", tokenizer, contrastive_temperature=0.0)

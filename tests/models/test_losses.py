@@ -12,7 +12,7 @@ from textae.models.losses import cosine_distance, resolve_loss_weights, token_cr
 # each family's effective default weights, as they were when each family resolved them its own way
 DEFAULTS = {
     "ae": {"reconstruction": 1.0, "consistency": 0.0},
-    "dae": {"reconstruction": 1.0, "consistency": 0.0, "anchor": 0.0},
+    "dae": {"reconstruction": 1.0, "consistency": 0.0, "anchor": 0.0, "contrastive": 0.0},
     "vae": {"reconstruction": 1.0, "consistency": 0.0, "kl": 1.0},
     "cvae": {"reconstruction": 1.0, "consistency": 0.0, "kl": 1.0, "label": 1.0},
     "vq": {"reconstruction": 1.0, "consistency": 0.0, "codebook": 1.0, "commitment": 0.25},

@@ -12,12 +12,17 @@ of the clean sentence by a frozen copy of the encoder as training starts (distil
 pretrained encoder onto noisy input), and an ``anchor`` weight > 0 adds 1 − cos(z_clean, teacher),
 which keeps the clean embeddings where the pretrained model put them. A ``reconstruction`` weight of
 0 then trains the encoder alone (the decoder is not run in training).
+
+A ``contrastive`` weight > 0 adds an in-batch InfoNCE term over the same targets: each corrupted
+sentence's embedding must be closer (cosine ÷ ``contrastive_temperature``) to its own clean target
+than to the other sentences' of the batch, so the noisy embeddings cannot drift together.
 """
 
 import copy
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 
 from ..noise import TSDAE_DELETION_RATE
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel
@@ -32,12 +37,14 @@ class ConsistencyMixin:
     computed): 1 − cos(z_noisy, target) from a batch's clean inputs, the target being the model's own
     embedding of the clean sentence, sg[z_clean]. The DAE adds the teacher target below."""
 
+    clean_input_terms: tuple[str, ...] = ("consistency",)  # terms that read a batch's clean inputs
+
     def default_loss_weights(self) -> dict[str, float]:
         return {**super().default_loss_weights(), "consistency": 0.0}
 
     def batch_spec(self, loss_weights=None):
-        # the term compares with the clean sentence's embedding; named, even at weight 0, it is built
-        named = "consistency" in {**(self.config.loss_weights or {}), **(loss_weights or {})}
+        # the terms compare with the clean sentence's embedding; named, even at weight 0, it is built
+        named = bool(set(self.clean_input_terms) & set({**(self.config.loss_weights or {}), **(loss_weights or {})}))
         return dataclasses.replace(super().batch_spec(loss_weights), clean_inputs=named)
 
     def consistency_loss(self, noisy_latent: torch.Tensor, clean_input_ids: torch.Tensor, clean_attention_mask: torch.Tensor, **condition) -> torch.Tensor:
@@ -86,6 +93,7 @@ class TextDAEConfig(TextAutoencoderConfig):
     default_bottleneck = "identity"
 
     consistency_target: str = "self"
+    contrastive_temperature: float = 0.05
 
     @classmethod
     def default_noise(cls) -> list[dict]:
@@ -96,6 +104,8 @@ class TextDAEConfig(TextAutoencoderConfig):
             self.noise = self.default_noise()
         if self.consistency_target not in CONSISTENCY_TARGETS:
             raise ValueError(f"consistency_target must be one of {CONSISTENCY_TARGETS}, got {self.consistency_target!r}")
+        if not self.contrastive_temperature > 0:
+            raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
         if (self.loss_weights or {}).get("anchor") and self.consistency_target != "teacher":
             raise ValueError("the anchor term needs consistency_target='teacher' (it anchors to the frozen teacher)")
         super().__post_init__(**kwargs)
@@ -106,10 +116,11 @@ class TextDAE(ConsistencyMixin, TextAutoencoderModel):
     stay put under noisy input; ``reconstruct`` gives back clean text."""
 
     config_class = TextDAEConfig
+    clean_input_terms = ("consistency", "anchor", "contrastive")
 
     def default_loss_weights(self) -> dict[str, float]:
-        # anchor is optional like consistency: computed only when weighted (teacher target)
-        return {**super().default_loss_weights(), "anchor": 0.0}
+        # anchor and contrastive are optional like consistency: computed only when weighted
+        return {**super().default_loss_weights(), "anchor": 0.0, "contrastive": 0.0}
 
     def prepare_for_training(self) -> None:
         super().prepare_for_training()
@@ -139,11 +150,24 @@ class TextDAE(ConsistencyMixin, TextAutoencoderModel):
 
     def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict) -> dict:
         if self.config.consistency_target != "teacher":
-            return super().consistency_terms(latent, clean_input_ids, clean_attention_mask, weights, condition)
+            terms = super().consistency_terms(latent, clean_input_ids, clean_attention_mask, weights, condition)
+            if weights["contrastive"] > 0:
+                with torch.no_grad():
+                    target = self.encode_latent(clean_input_ids, clean_attention_mask).latent
+                terms["contrastive"] = self.contrastive_loss(latent, target)
+            return terms
         target = self.teacher_latent(clean_input_ids, clean_attention_mask)
         terms = {}
         if weights["consistency"] > 0:
             terms["consistency"] = cosine_distance(latent, target)
         if weights["anchor"] > 0:
             terms["anchor"] = cosine_distance(self.encode_latent(clean_input_ids, clean_attention_mask).latent, target)
+        if weights["contrastive"] > 0:
+            terms["contrastive"] = self.contrastive_loss(latent, target)
         return terms
+
+    def contrastive_loss(self, noisy: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """InfoNCE over the batch: noisy [B, d] against the clean targets [B, d] (no gradient through
+        them); row i's positive is target i, the other rows' targets are its negatives."""
+        logits = F.normalize(noisy.float(), dim=-1) @ F.normalize(targets.float().detach(), dim=-1).T / self.config.contrastive_temperature
+        return F.cross_entropy(logits, torch.arange(noisy.shape[0], device=noisy.device))
