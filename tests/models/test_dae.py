@@ -199,7 +199,6 @@ def test_the_contrastive_term_is_infonce_over_the_batch_and_needs_clean_inputs(t
     assert torch.isclose(model.contrastive_loss(z, z * 3.0), aligned)  # cosine: the scale of a target does not matter
     # in a training forward it is computed, weighted, and reaches the encoder
     from tests.conftest import make_batch
-    from textae.data import TextAECollator
 
     texts = ["the cat sat on the mat", "a dog ran", "the bird sang a song", "my old car is red"]
     batch = make_batch(model, tokenizer, texts)
