@@ -59,3 +59,26 @@ def test_every_autoencoder_family_still_weighs_the_consistency_term(tokenizer, c
         assert model.batch_spec({"consistency": 1.0}).clean_inputs and not model.batch_spec().clean_inputs
         torch.testing.assert_close(out.loss, sum(w * out.loss_terms[k] for k, w in model.resolved_loss_weights({"consistency": 1.0}).items() if k in out.loss_terms))
 
+
+
+def test_decoder_io_shifts_labels_into_inputs_and_targets():
+    labels = torch.tensor([[1, 5, 6, 2], [1, 7, 2, base.IGNORE_INDEX]])
+    inputs, mask, targets = base.decoder_io(labels, pad_token_id=0)
+    assert inputs.tolist() == [[1, 5, 6], [1, 7, 2]]  # [BOS] x: the last label is never read
+    assert mask.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert torch.equal(targets, labels[:, 1:])  # x [EOS]: position t predicts label t + 1
+    padded = torch.tensor([[1, 5, 2, base.IGNORE_INDEX, base.IGNORE_INDEX]])
+    inputs, mask, targets = base.decoder_io(padded, pad_token_id=9)
+    assert inputs.tolist() == [[1, 5, 2, 9]] and mask.tolist() == [[1, 1, 1, 0]]
+    assert targets.tolist() == [[5, 2, base.IGNORE_INDEX, base.IGNORE_INDEX]]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 10])
+def test_length_sorted_batches_cover_every_index_once_longest_first(batch_size):
+    lengths = [3, 9, 1, 9, 4, 7, 2]
+    batches = base.length_sorted_batches(lengths, batch_size)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert all(len(b) == batch_size for b in batches[:-1]) and 0 < len(batches[-1]) <= batch_size
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    assert base.length_sorted_batches([], batch_size) == []

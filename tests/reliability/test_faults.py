@@ -16,7 +16,6 @@ import pytest
 
 from tests.reliability.subprocess_results import run_and_read
 from tests.reliability.fault_runner import SCENARIOS
-from textae.training import complete_checkpoints
 from tests.reliability.kill_points import kill_at
 from textae.training import events
 
@@ -72,16 +71,6 @@ def test_newer_garbage_folders_are_ignored(fault_results):
     (load,) = result["loads"]
     assert Path(load["loaded"]).name == "step_00000006"  # not .tmp_step_00000099, not step_00000098 (no state file)
     assert result["leftover_tmp"] == [".tmp_step_00000099"] and result["differing"] == []
-
-
-def test_complete_checkpoints_skips_temporary_and_stateless_folders(tmp_path):
-    folder = tmp_path / "checkpoints"
-    for name, state in [("step_00000002", True), ("step_00000010", True), ("step_00000004", False), (".tmp_step_00000012", True), ("notes", True)]:
-        (folder / name).mkdir(parents=True)
-        if state:
-            (folder / name / "trainer_state.json").write_text("{}")
-    (folder / "step_00000020").write_text("a file, not a folder")
-    assert [p.name for p in complete_checkpoints(tmp_path)] == ["step_00000002", "step_00000010"]  # sorted by step, not by name
 
 
 def test_the_fault_hook_does_nothing_unless_its_exact_point_is_named(monkeypatch):
