@@ -43,3 +43,16 @@ def test_the_decoder_is_causal_a_later_token_never_changes_earlier_logits():
 def test_a_decoder_that_ignores_the_latent_says_so():
     dec = LatentDecoder(SPEC, vocab_size=20, latent_dim=4, memory_slots=0, inject_embedding=False)
     assert not dec.uses_latent and dec.memory(torch.randn(2, 4)) is None
+
+
+def test_the_default_generation_length_stays_inside_the_decoders_position_table(tokenizer):
+    from tests.conftest import tiny_model
+
+    # max_seq_length 64 + EOS would need 66 positions with BOS; the tiny GPT-2 has 64
+    model = tiny_model("vq", tokenizer).eval()
+    assert model.decoder.positions_left() == 63 and model._longest_generation() == 63
+    assert len(model.decode(torch.randn(2, *model.encode(["a dog ran"]).shape[1:]))) == 2  # no IndexError at the table's end
+    prefix = tiny_model("ae", tokenizer, latent_injection="prefix")
+    assert prefix.decoder.positions_left() == 64 - 1 - 2  # BOS and the two prefix slots
+    llama = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": len(tokenizer)}
+    assert tiny_model("ae", tokenizer, decoder_config=llama, latent_injection="past_key_values").decoder.positions_left() is None  # rotary: no table

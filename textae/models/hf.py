@@ -123,12 +123,18 @@ class TokenizerIO:
         return out
 
     def _generation_defaults(self, max_new_tokens: int | None, kwargs: dict) -> dict:
-        kwargs.setdefault("max_new_tokens", max_new_tokens or self.config.max_seq_length + 1)
+        kwargs.setdefault("max_new_tokens", max_new_tokens or self._longest_generation())
         kwargs.setdefault("do_sample", False)
         kwargs.setdefault("pad_token_id", self.config.pad_token_id)
         kwargs.setdefault("eos_token_id", self.config.eos_token_id)
         kwargs.setdefault("bos_token_id", self.config.bos_token_id)
         return kwargs
+
+    def _longest_generation(self) -> int:
+        """A sentence and its EOS, within what the decoder's position table holds after BOS and memory."""
+        wanted = self.config.max_seq_length + 1
+        limit = self.decoder.positions_left()
+        return wanted if limit is None else max(1, min(wanted, limit))
 
     def _bos(self, n: int) -> torch.Tensor:
         return torch.full((n, 1), self.config.bos_token_id, dtype=torch.long, device=self.device)

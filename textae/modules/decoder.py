@@ -19,6 +19,10 @@ from .encoder import encoder_config_from_dict
 from .injection import DecoderCall, injection_class
 
 
+# decoders with a table of absolute positions (its size in the config); rotary ones run any length
+POSITION_TABLES = {"gpt2": "n_positions", "bert": "max_position_embeddings"}
+
+
 def as_decoder_config(config: PretrainedConfig, cross_attention: bool) -> PretrainedConfig:
     """``config`` set up as a causal decoder (BERT's ``is_decoder``), with or without cross-attention;
     set on the config because decoder-only architectures take no such keyword."""
@@ -119,6 +123,19 @@ class LatentDecoder(nn.Module):
     def all_tied_weights_keys(self) -> dict[str, str]:
         # lets the enclosing PreTrainedModel re-tie the LM head to the embeddings on load
         return {f"lm.{k}": f"lm.{v}" for k, v in (getattr(self.lm, "all_tied_weights_keys", None) or {}).items()}
+
+    def positions_left(self, latent_positions: int = 0) -> int | None:
+        """How many tokens the LM's position table holds after BOS and the memory positions a prefix
+        or key/value memory takes (``latent_positions`` of them for a per-position latent); None when
+        it has no table (rotary positions)."""
+        c = self.lm.config.get_text_config()
+        if c.model_type not in POSITION_TABLES:
+            return None
+        table = getattr(c, POSITION_TABLES[c.model_type])
+        memory = 0
+        if self.injection is not None and not self.injection.needs_cross_attention:
+            memory = latent_positions * self.injection.slots if latent_positions else self.injection.slots
+        return table - 1 - memory
 
     @property
     def injection(self):
