@@ -67,6 +67,11 @@ class TextEncoderOnlyConfig(TextTokenConfig):
     def default_noise(cls) -> None:
         return None  # the corruption is the family's own, made in forward
 
+    @classmethod
+    def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
+        """The recipe's model ``settings`` completed with what this family reads off the tokenizer."""
+        return settings
+
 
 class MaskedLMHead(nn.Module):
     """Hidden states [N, h] → vocabulary logits [N, V] through the (shared) token embeddings [V, E]:
