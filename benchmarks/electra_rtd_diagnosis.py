@@ -204,7 +204,7 @@ def run_variant(args, name: str) -> dict:
     warm = train_settings.pop("mlm_warm_start_steps", 0)
     warmup_share = train_settings.pop("warmup_share", None)
     if warm:  # the masked-LM objective first; its encoder then starts the discriminator
-        warm_recipe = bench.recipe(args, folder + "_mlm", warm, False, objective="mlm")
+        warm_recipe = bench.recipe(args, folder + "_mlm", warm, False, family="mlm")
         shutil.rmtree(args.work / (folder + "_mlm"), ignore_errors=True)
         model_settings["encoder_pretrained"] = str(train(warm_recipe).model.export_hf_encoder(args.work / (folder + "_mlm") / "hf"))
         model_settings.pop("encoder_config", None)
@@ -356,7 +356,7 @@ def probe_mlm_warm_starts(args, stored: dict) -> None:
         if not (folder / "model").exists():
             continue
         steps = json.loads((folder / "logs" / "metrics.jsonl").read_text().splitlines()[-1])["step"]
-        recipe = bench.recipe(args, folder.name, steps, False, objective="mlm")
+        recipe = bench.recipe(args, folder.name, steps, False, family="mlm")
         model = TextElectra.from_pretrained(folder / "model").eval()
         _, _, eval_ds, *_ = prepare_data(recipe)
         loader = eval_loader(eval_ds, make_collator(model, recipe), recipe)

@@ -1,7 +1,7 @@
 """ELECTRA against a same-size masked LM at equal pretraining compute, judged by SST-2 fine-tuning.
 
-Both pretrain the same small BERT encoder from scratch through textae's loop (family ``electra``,
-objective ``electra`` vs ``mlm``) on unlabelled text: PTB train + SST-2 train sentences (labels
+Both pretrain the same small BERT encoder from scratch through textae's loop (families ``electra`` and
+``mlm``) on unlabelled text: PTB train + SST-2 train sentences (labels
 unused), with the same tokenizer, batches (same seed, same order), optimizer, schedule and precision.
 **Equal compute = equal training FLOPs**: the forward + backward FLOPs of one step are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the same batches for both objectives (ELECTRA's
@@ -86,11 +86,11 @@ def sst2(data: Path, split: str) -> tuple[list[str], list[int]]:
 
 
 # ---- pretraining through textae -----------------------------------------------------------------------
-def recipe(args, name: str, steps: int, evaluate: bool = True, **model):
+def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "electra", **model):
     from textae.training import load_recipe
 
     base = {
-        "model": {"family": "electra", "encoder_config": ENCODER, **model},
+        "model": {"family": family, "encoder_config": ENCODER, **model},
         "data": {
             "source": "files",
             "train_files": [str(args.work / "pretrain.txt")],
@@ -117,7 +117,7 @@ def recipe(args, name: str, steps: int, evaluate: bool = True, **model):
     return load_recipe(None, [], base=base)
 
 
-def flops_per_step(args, objective: str, batches: int = 8) -> float:
+def flops_per_step(args, family: str, batches: int = 8) -> float:
     """Mean forward + backward FLOPs of one training step on the first ``batches`` training batches."""
     from torch.utils.data import DataLoader
     from torch.utils.flop_counter import FlopCounterMode
@@ -126,7 +126,7 @@ def flops_per_step(args, objective: str, batches: int = 8) -> float:
     from textae.training.build import build_model
     from textae.training.build import make_collator, prepare_data
 
-    r = recipe(args, f"flops_{objective}", 10, objective=objective)
+    r = recipe(args, f"flops_{family}", 10, family=family)
     tokenizer, train_ds, *_ = prepare_data(r)
     model = build_model(r, tokenizer)
     sampler = LengthGroupedBatchSampler(train_ds["length"], r.train.batch_size, seed=r.train.seed)
@@ -230,9 +230,9 @@ def plot_curves(runs: dict, flops: dict, path: Path) -> None:
     for name, run in runs.items():
         color, label = styles[name]
         per_step = flops["electra" if name == "electra_insert" else name] / 1e12
-        train = [r for r in run["log"] if "train/loss_reconstruction" in r]
+        train = [r for r in run["log"] if "train/loss_mlm" in r]
         evals = [r for r in run["log"] if "eval/loss" in r]
-        axes[0].plot([r["step"] * per_step for r in train], [r["train/loss_reconstruction"] for r in train], color=color, label=f"{label}: {'generator ' if name != 'mlm' else ''}MLM loss (train)")
+        axes[0].plot([r["step"] * per_step for r in train], [r["train/loss_mlm"] for r in train], color=color, label=f"{label}: {'generator ' if name != 'mlm' else ''}MLM loss (train)")
         axes[1].plot([r["step"] * per_step for r in evals], [r["eval/mlm_accuracy"] for r in evals], color=color, marker="o", ms=3, label=f"{label}: {'generator ' if name != 'mlm' else ''}MLM accuracy (eval)")
         if name != "mlm":
             axes[2].plot([r["step"] * per_step for r in evals], [r["eval/rtd_accuracy"] for r in evals], color=color, marker="o", ms=3, label=f"{label}: RTD accuracy (eval)")
@@ -319,7 +319,7 @@ def main() -> int:
     }
     runs = {
         "electra": pretrain(args, "electra", steps["electra"]),
-        "mlm": pretrain(args, "mlm", steps["mlm"], objective="mlm"),
+        "mlm": pretrain(args, "mlm", steps["mlm"], family="mlm"),
         "electra_insert": pretrain(args, "electra_insert", steps["electra_insert"], insertion_rate=0.1),
     }
 

@@ -22,7 +22,8 @@ def test_loss_is_finite_and_output_has_loss_first(family, tokenizer, corpus):
     out = model(**make_batch(model, tokenizer, corpus[:4]))
     assert list(out.keys())[0] == "loss"
     assert torch.isfinite(out.loss)
-    assert set(out.loss_terms) >= {"reconstruction"}
+    # the token-prediction term: the decoders' reconstruction, or the masked LM's mlm (ELECTRA's generator, family mlm)
+    assert set(out.loss_terms) & {"reconstruction", "mlm"}
 
 
 def test_gradients_reach_every_trainable_parameter(family, tokenizer, corpus):
@@ -69,8 +70,9 @@ def test_thirty_steps_on_one_batch_cut_the_loss(family, tokenizer, corpus):
     # a third off at least: a VAE pays its KL and its posterior noise, the others fall far lower.
     # ELECTRA's detection head starts at the class priors, so its 50-weighted RTD term starts near the
     # prior's entropy (not log 2) and has less to lose in 30 steps (0.80 of the start measured; 0.56
-    # from a zero bias, which ends higher all the same)
-    assert overfit(model, batch, 30) < (0.85 if family == "electra" else 0.67) * first
+    # from a zero bias, which ends higher all the same). The masked LM draws a new 15% mask every
+    # training step, so it predicts other tokens each time (0.78 of the start measured)
+    assert overfit(model, batch, 30) < (0.85 if family in ("electra", "mlm") else 0.67) * first
 
 
 def test_generation_depends_on_the_latent(family, tokenizer, corpus):

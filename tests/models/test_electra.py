@@ -20,6 +20,7 @@ from tests.conftest import TINY_ENCODER, make_batch, tiny_model
 from textae.cli import main
 from textae.data import synthetic_dataset, train_tokenizer
 from textae.metrics.electra import electra_report, roc_auc
+from textae.models import TextMLM
 from textae.models.electra import insertable_token_ids
 from textae.noise import EMOJI, PUNCTUATION
 from textae.noise.electra import INSERTED, ORIGINAL, REPLACED, insert_tokens, replace_and_label, select_masked
@@ -132,14 +133,14 @@ def test_the_loss_is_mlm_plus_lambda_times_rtd(tokenizer, corpus):
     model = tiny_model("electra", tokenizer).eval()  # eval mode: the same corruption on every call
     batch = make_batch(model, tokenizer, corpus[:6])
     out = model(**batch)
-    mlm, rtd = out.loss_terms["reconstruction"], out.loss_terms["rtd"]
+    mlm, rtd = out.loss_terms["mlm"], out.loss_terms["rtd"]
     assert model.config.loss_weights == {"rtd": 50.0}
     torch.testing.assert_close(out.loss, mlm + 50.0 * rtd)
-    torch.testing.assert_close(model(**batch, loss_weights={"rtd": 3.0, "reconstruction": 0.5}).loss, 0.5 * mlm + 3.0 * rtd)
+    torch.testing.assert_close(model(**batch, loss_weights={"rtd": 3.0, "mlm": 0.5}).loss, 0.5 * mlm + 3.0 * rtd)
     torch.testing.assert_close(model(**batch, loss_weights={"rtd": 0.0}).loss, mlm)
     weighted = tiny_model("electra", tokenizer, loss_weights={"rtd": 7.0}).eval()
     out7 = weighted(**batch)
-    torch.testing.assert_close(out7.loss, out7.loss_terms["reconstruction"] + 7.0 * out7.loss_terms["rtd"])
+    torch.testing.assert_close(out7.loss, out7.loss_terms["mlm"] + 7.0 * out7.loss_terms["rtd"])
     # the terms are the plain means: MLM over the masked tokens, RTD over the labelled tokens
     valid = out.labels != IGNORE_INDEX
     torch.testing.assert_close(rtd, torch.nn.functional.cross_entropy(out.logits[valid], out.labels[valid]))
@@ -164,7 +165,7 @@ def test_no_gradient_reaches_the_generator_from_the_rtd_loss(tokenizer, corpus):
     # the MLM loss does train the generator
     model.zero_grad()
     torch.manual_seed(0)
-    model(**batch).loss_terms["reconstruction"].backward()
+    model(**batch).loss_terms["mlm"].backward()
     assert all(p.grad is not None for _, p in generator_params)
     assert model.detection_head.out.weight.grad is None or not model.detection_head.out.weight.grad.any()
 
@@ -230,9 +231,9 @@ def test_report_and_eval_are_repeatable(tokenizer, corpus):
 
 
 # ---- export: plain transformers fine-tunes it ---------------------------------------------------------
-@pytest.mark.parametrize("objective", ["electra", "mlm"])
-def test_export_fine_tunes_in_plain_transformers(tokenizer, corpus, tmp_path, objective):
-    model = tiny_model("electra", tokenizer, objective=objective).eval()
+@pytest.mark.parametrize("family", ["electra", "mlm"])
+def test_export_fine_tunes_in_plain_transformers(tokenizer, corpus, tmp_path, family):
+    model = tiny_model(family, tokenizer).eval()
     out = model.export_hf_encoder(tmp_path / "hf")
     tok = AutoTokenizer.from_pretrained(out)
     encoded = tok(corpus[:2], padding=True, return_tensors="pt")
@@ -258,13 +259,32 @@ def test_export_fine_tunes_in_plain_transformers(tokenizer, corpus, tmp_path, ob
     assert losses[-1] < losses[0]  # plain transformers fits the exported encoder's features
 
 
-def test_the_mlm_objective_has_one_term_and_no_generator(tokenizer, corpus):
-    model = tiny_model("electra", tokenizer, objective="mlm")
-    assert not hasattr(model, "generator") and model.loss_term_names() == {"reconstruction"}
+def test_the_mlm_family_has_one_term_and_no_generator(tokenizer, corpus):
+    model = tiny_model("mlm", tokenizer)
+    assert not hasattr(model, "generator") and model.loss_term_names() == {"mlm"}
     out = model(**make_batch(model, tokenizer, corpus[:6]))
-    assert set(out.loss_terms) == {"reconstruction"} and out.logits.shape == (len(out.mlm_labels), len(tokenizer))
+    assert set(out.loss_terms) == {"mlm"} and out.logits.shape == (len(out.labels), len(tokenizer))
+    torch.testing.assert_close(out.loss_terms["mlm"], torch.nn.functional.cross_entropy(out.logits, out.labels))
+
+
+def test_the_old_mlm_objective_builds_the_mlm_family_with_a_warning(tokenizer, corpus):
+    with pytest.warns(FutureWarning, match="family 'mlm'"):
+        model = tiny_model("electra", tokenizer, objective="mlm", loss_weights={"reconstruction": 2.0})
+    assert type(model) is TextMLM and model.resolved_loss_weights() == {"mlm": 2.0}
+    torch.manual_seed(0)
+    new = tiny_model("mlm", tokenizer, loss_weights={"mlm": 2.0}).eval()
+    batch = make_batch(new, tokenizer, corpus[:6])
+    torch.testing.assert_close(model.eval()(**batch).loss, new(**batch).loss)  # same weights, same masks
     with pytest.raises(ValueError, match="needs objective 'electra'"):
         tiny_model("electra", tokenizer, objective="mlm", insertion_rate=0.1, insertion_token_ids=[5])
+
+
+def test_the_old_reconstruction_weight_is_the_generators_mlm_term(tokenizer, corpus):
+    with pytest.warns(FutureWarning, match="now called 'mlm'"):
+        model = tiny_model("electra", tokenizer, loss_weights={"reconstruction": 0.5})
+    assert model.resolved_loss_weights() == {"mlm": 0.5, "rtd": 50.0}
+    with pytest.warns(FutureWarning, match="now called 'mlm'"):
+        assert model.resolved_loss_weights({"reconstruction": 2.0}) == {"mlm": 2.0, "rtd": 50.0}
 
 
 # ---- the loop and the CLI -------------------------------------------------------------------------
@@ -285,7 +305,7 @@ def test_cli_train_eval_and_export(tmp_path, capsys):
     assert {"rtd_accuracy", "rtd_auc", "mlm_accuracy", "accuracy_inserted"} <= set(metrics["electra"])
     assert "rtd_accuracy" in metrics["eval"] and "ppl" not in metrics["eval"]
     logged = set().union(*(json.loads(x) for x in (run / "logs" / "metrics.jsonl").read_text().splitlines()))
-    assert {"train/loss_rtd", "train/loss_reconstruction", "train/rtd_accuracy", "train/rtd_auc", "train/accuracy_inserted", "eval/rtd_accuracy"} <= logged
+    assert {"train/loss_rtd", "train/loss_mlm", "train/rtd_accuracy", "train/rtd_auc", "train/accuracy_inserted", "eval/rtd_accuracy"} <= logged
     capsys.readouterr()
     assert main(["eval", str(run)]) == 0
     evaluated = json.loads((run / "eval.json").read_text())

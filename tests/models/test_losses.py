@@ -17,7 +17,8 @@ DEFAULTS = {
     "cvae": {"reconstruction": 1.0, "consistency": 0.0, "kl": 1.0, "label": 1.0},
     "vq": {"reconstruction": 1.0, "consistency": 0.0, "codebook": 1.0, "commitment": 0.25},
     "lm": {"reconstruction": 1.0},
-    "electra": {"reconstruction": 1.0, "rtd": 50.0},
+    "electra": {"mlm": 1.0, "rtd": 50.0},
+    "mlm": {"mlm": 1.0},
 }
 
 

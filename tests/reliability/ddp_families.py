@@ -28,6 +28,7 @@ MODELS = {
     "vq": {**AUTOENCODER, "bottleneck_options": {"codebook_size": 16, "heads": 2, "downsample": 2, "dead_code_steps": 2}},
     "lm": {"decoder_config": TINY_DECODER},
     "electra": {"encoder_config": TINY_ENCODER},
+    "mlm": {"encoder_config": TINY_ENCODER},
 }
 
 

@@ -39,11 +39,15 @@ def electra_report(model, dataloader, max_batches: int | None = None) -> dict:
     - ``rtd_auc``: ROC AUC of 1 − p(original) for corrupted (replaced or inserted) vs original tokens;
     - ``accuracy_<class>`` and ``tokens_<class>``: accuracy within each true class and its count, and
       ``auc_<class>`` that class against the original tokens;
-    - ``mlm_accuracy``: the generator's (objective "mlm": the encoder's) argmax at the masked tokens;
+    - ``mlm_accuracy``: the masked LM's argmax at the masked tokens (ELECTRA's generator, or the
+      masked-LM family's encoder), for a model whose loss has an ``mlm`` term;
     - ``replaced_share``: share of masked tokens the generator's sample changed.
 
-    Tokens are those of the discriminator's input less padding and [BOS] / [EOS].
+    The RTD measures are those of a model whose loss has an ``rtd`` term; its tokens are those of the
+    discriminator's input less padding and [BOS] / [EOS]. ``model`` gives its masked-LM predictions
+    with ``masked_lm_predictions(output)`` and, for detection, ``output.logits`` / ``output.labels``.
     """
+    terms = model.default_loss_weights()
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -53,16 +57,17 @@ def electra_report(model, dataloader, max_batches: int | None = None) -> dict:
         if max_batches is not None and i >= max_batches:
             break
         out = model(**{k: v.to(device) for k, v in batch.items()})
-        if out.mlm_logits is not None:  # replacement "uniform" has no generator
-            mlm_hits += int((out.mlm_logits.argmax(-1) == out.mlm_labels).sum())
-        masked += out.mlm_labels.numel()
-        if out.labels is not None:
+        mlm_logits, mlm_labels = model.masked_lm_predictions(out)
+        if "mlm" in terms:
+            mlm_hits += int((mlm_logits.argmax(-1) == mlm_labels).sum())
+        masked += mlm_labels.numel()
+        if "rtd" in terms:
             valid = out.labels != IGNORE_INDEX
             probs.append(out.logits[valid].float().softmax(-1).cpu())
             labels.append(out.labels[valid].cpu())
     model.train(was_training)
     report = {"masked_tokens": masked}
-    if model.config.objective == "mlm" or getattr(model, "uses_generator", True):
+    if "mlm" in terms:
         report["mlm_accuracy"] = mlm_hits / max(1, masked)
     if not labels:
         return report

@@ -9,6 +9,7 @@ from .dae import TextDAE, TextDAEConfig
 from .electra import TextElectra, TextElectraConfig, TextElectraOutput
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
+from .mlm import TextMLM, TextMLMConfig, TextMLMOutput
 from .vae import TextVAE, TextVAEConfig
 from .vq import TextVQVAE, TextVQVAEConfig
 
@@ -18,6 +19,7 @@ FAMILIES: dict[str, tuple[type, type]] = {
     "dae": (TextDAEConfig, TextDAE),
     "electra": (TextElectraConfig, TextElectra),
     "lm": (TextLMConfig, TextLM),
+    "mlm": (TextMLMConfig, TextMLM),
     "vae": (TextVAEConfig, TextVAE),
     "vq": (TextVQVAEConfig, TextVQVAE),
 }
@@ -69,6 +71,9 @@ __all__ = [
     "TextLM",
     "TextLMConfig",
     "TextLMOutput",
+    "TextMLM",
+    "TextMLMConfig",
+    "TextMLMOutput",
     "TextVAE",
     "TextVAEConfig",
     "TextVQVAE",

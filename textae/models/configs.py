@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from transformers import PretrainedConfig
+from .token_config import TextTokenConfig
 
 # keys renamed since models were first saved: old name → new name (old recipes and config.json files
 # still load, with a FutureWarning naming the new key)
@@ -33,7 +33,7 @@ def _num_layers(spec: dict) -> int:
     return int(spec.get("num_hidden_layers") or spec.get("n_layer") or 1)
 
 
-class TextAEBaseConfig(PretrainedConfig):
+class TextAEBaseConfig(TextTokenConfig):
     """Settings shared by every textae model (token ids, the decoder, the length limit).
 
     Args:
@@ -44,15 +44,7 @@ class TextAEBaseConfig(PretrainedConfig):
 
     model_type = "textae_base"
 
-    vocab_size: int = 1000
     decoder_config: dict | None = None
-    max_seq_length: int = 64
-    pad_token_id: int | None = 0
-    unk_token_id: int | None = 1
-    bos_token_id: int | None = 2
-    eos_token_id: int | None = 3
-    mask_token_id: int | None = 4
-    initializer_range: float = 0.02
     use_cache: bool = True
     tie_word_embeddings: bool = True
 

@@ -3,7 +3,7 @@ insertion extension.
 
 A small masked LM, the **generator**, predicts the masked tokens (15% by default) of ``[BOS] x [EOS]``
 and its samples (temperature 1) replace them; the **discriminator**, any HF encoder with a per-token
-head, tells each token original or replaced. The loss is ``reconstruction`` (the generator's MLM
+head, tells each token original or replaced. The loss is ``mlm`` (the generator's MLM
 cross-entropy on the masked tokens) + λ·``rtd`` (the discriminator's cross-entropy over the tokens),
 λ = 50 by default. Both read the same token embeddings (the generator projects them to its smaller
 width, as ELECTRA does). The samples are discrete, so no gradient of the discriminator's loss reaches
@@ -13,22 +13,15 @@ Insertion mode (``insertion_rate`` > 0) then inserts meaning-neutral tokens (pun
 space characters of :data:`textae.noise.INSERTABLE_CHARACTERS` that are tokens of the tokenizer) at
 random places, and the head labels each token original / replaced / inserted.
 
-``objective="mlm"`` is the masked-LM baseline of the same encoder (BERT: 80% [MASK], 10% random, 10%
-kept; the encoder itself predicts the masked tokens), which compares ELECTRA with MLM at equal
-settings. Either way :meth:`TextElectra.export_hf_encoder` writes the encoder as a plain HF checkpoint
-(``AutoModel`` / ``AutoModelForSequenceClassification``) with its tokenizer.
-
-Randomness (masks, samples, insertions) comes from torch's global RNG while training (the loop
-reseeds it per batch) and, in eval mode, from a generator seeded by the batch's tokens, so evaluation
-is repeatable and padding never changes it.
+The masked-LM baseline of the same encoder is its own family, :mod:`.mlm` (``family: mlm``; the old
+``objective: mlm`` of this family still builds and loads it, with a FutureWarning). Both stand on
+:mod:`.encoder_only`, whose :meth:`~.encoder_only.TextEncoderOnlyModel.export_hf_encoder` writes the
+encoder as a plain HF checkpoint (``AutoModel`` / ``AutoModelForSequenceClassification``).
 """
-
 from __future__ import annotations
 
-import copy
-import zlib
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -36,14 +29,12 @@ from torch import nn
 from transformers import AutoModel, ElectraConfig, PretrainedConfig
 from transformers.utils import ModelOutput
 
-from ..modules import SentenceEncoder
 from ..noise import INSERTABLE_CHARACTERS
 from ..noise.electra import (
     INSERTED,
     ORIGINAL,
     REPLACED,
     RTD_CLASSES,
-    bert_mask,
     insert_tokens,
     replace_and_label,
     sample_tokens,
@@ -51,40 +42,55 @@ from ..noise.electra import (
     uniform_tokens,
 )
 from ..tensors import IGNORE_INDEX
-from . import protocol
-from .base import DEFAULT_ENCODER, TextAEModelBase
+from .encoder_only import MaskedLMHead, TextEncoderOnlyConfig, TextEncoderOnlyModel, masked_cross_entropy, renamed_terms, with_sentence_template
 
-OBJECTIVES = ("electra", "mlm")
+__all__ = ["INSERTED", "MaskedLMHead", "TextElectra", "TextElectraConfig", "TextElectraOutput", "insertable_token_ids", "rtd_class_priors", "with_sentence_template"]
+
+OBJECTIVES = ("electra", "mlm")  # "mlm": the old spelling of family mlm, kept so old recipes and configs still run
 REPLACEMENTS = ("generator", "uniform")
 HEAD_BIAS_INITS = ("prior", "zero")
 ELECTRA_RTD_WEIGHT = 50.0
 """λ of the paper: the discriminator's loss weighs 50 times the generator's."""
+# settings of this family that the masked LM has no use for
+ELECTRA_ONLY = (
+    "objective", "replacement", "shared_embeddings", "generator_size", "generator_config", "sampling_temperature",
+    "insertion_rate", "insertion_lang", "insertion_token_ids", "insertion_add_tokens", "head_bias_init",
+)
+LEGACY_MLM_WARNING = "model.family electra with objective 'mlm' is now model.family 'mlm' (textae.models.mlm.TextMLM); write family: mlm"
 
 
-class TextElectraConfig(PretrainedConfig):
-    """ELECTRA pretraining of any HF encoder.
+def legacy_mlm_config(settings: dict):
+    """A :class:`~textae.models.mlm.TextMLMConfig` from the settings of an ELECTRA config with
+    ``objective: mlm`` (a recipe or a saved config.json from before the masked LM was its own family)."""
+    from .mlm import TextMLMConfig
+
+    drop = {*ELECTRA_ONLY, "model_type", "architectures", "transformers_version"}
+    return TextMLMConfig(**{k: v for k, v in settings.items() if k not in drop})
+
+
+class TextElectraConfig(TextEncoderOnlyConfig):
+    """ELECTRA pretraining of any HF encoder (with the settings of :class:`TextEncoderOnlyConfig`:
+    ``encoder_config`` is the discriminator, ``mask_rate`` the share of tokens the generator fills).
 
     Args:
-        encoder_config: the discriminator, an HF encoder config as a dict with ``model_type`` (tiny
-            BERT by default), or a local pretrained one (``encoder_pretrained`` in a recipe).
-        objective: "electra" (generator + replaced-token detection) or "mlm" (the masked-LM baseline).
-        replacement: where the replacements of objective "electra" come from: "generator" (samples of
-            the small masked LM, ELECTRA) or "uniform" (drawn uniformly from the non-special
-            vocabulary, no generator: a control whose replacements are easy to spot).
+        objective: "electra"; the old "mlm" builds the masked-LM family (``family: mlm``) instead.
+        replacement: where the replacements come from: "generator" (samples of the small masked LM,
+            ELECTRA) or "uniform" (drawn uniformly from the non-special vocabulary, no generator: a
+            control whose replacements are easy to spot).
         shared_embeddings: what the generator shares with the discriminator: "word" (the token
             embeddings) or "all" (the whole embedding block: tokens, positions, token types and the
             embedding LayerNorm, as ELECTRA's code shares them).
         generator_size: the generator's hidden size, intermediate size and head count as a fraction of
             the discriminator's (ELECTRA's 1/4); same depth.
         generator_config: ``transformers.ElectraConfig`` fields overriding the derived generator.
-        mask_rate: share of tokens masked ([BOS] / [EOS] / padding never are).
         sampling_temperature: temperature of the generator's samples.
         insertion_rate: per gap between two tokens, the probability of inserting one token (0 = off).
         insertion_lang: the language whose insertable characters are used ("en" / "zh").
         insertion_token_ids: the ids inserted; filled from the tokenizer when a recipe is built.
         insertion_add_tokens: when the tokenizer lacks one of those characters (an emoji, the
             zero-width space), add it as a token when the recipe is built.
-        loss_weights: default weight of each term, ``reconstruction`` (generator MLM) and ``rtd``.
+        loss_weights: weight of each term over its default, ``mlm`` (the generator's, 1; once called
+            ``reconstruction``) and ``rtd`` (50).
         head_bias_init: the detection head's output bias at init: "prior" (the log of each class's
             expected share, :func:`rtd_class_priors`) or "zero". Only ~15% of the tokens are
             replaced; from a zero bias the loss first asks for that base rate everywhere, and Adam,
@@ -92,34 +98,21 @@ class TextElectraConfig(PretrainedConfig):
             states of a sentence collapse onto one vector (cosine ≈ 1 between positions) and the
             discriminator stays at the base rate, blind to context. Starting at the prior removes that
             pull (the RetinaNet prior initialisation, Lin et al. 2017).
-        eval_seed: mixed into the seed of eval-mode corruption.
     """
 
     model_type = "textae_electra"
 
-    vocab_size: int = 1000
-    max_seq_length: int = 64
-    pad_token_id: int | None = 0
-    unk_token_id: int | None = 1
-    bos_token_id: int | None = 2
-    eos_token_id: int | None = 3
-    mask_token_id: int | None = 4
-    initializer_range: float = 0.02
-    encoder_config: dict | None = None
     objective: str = "electra"
     replacement: str = "generator"
     shared_embeddings: str = "word"
     generator_size: float = 0.25
     generator_config: dict | None = None
-    mask_rate: float = 0.15
     sampling_temperature: float = 1.0
     insertion_rate: float = 0.0
     insertion_lang: str = "en"
     insertion_token_ids: list | None = None
     insertion_add_tokens: bool = True
-    loss_weights: dict | None = None
     head_bias_init: str = "prior"
-    eval_seed: int = 0
 
     def __post_init__(self, **kwargs):
         if self.objective not in OBJECTIVES:
@@ -130,30 +123,34 @@ class TextElectraConfig(PretrainedConfig):
             raise ValueError(f"head_bias_init must be one of {HEAD_BIAS_INITS}, got {self.head_bias_init!r}")
         if self.replacement not in REPLACEMENTS:
             raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {self.replacement!r}")
-        for name in ("mask_rate", "insertion_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.insertion_rate <= 1.0:
+            raise ValueError(f"insertion_rate must be in [0, 1], got {self.insertion_rate}")
         if not 0.0 < self.generator_size <= 1.0:
             raise ValueError(f"generator_size must be in (0, 1], got {self.generator_size}")
         if self.insertion_rate > 0 and self.objective != "electra":
             raise ValueError("insertion_rate > 0 needs objective 'electra' (the discriminator labels the inserted tokens)")
         if self.insertion_rate > 0 and not self.insertion_token_ids:
             raise ValueError("insertion_rate > 0 needs insertion_token_ids (filled from the tokenizer when a recipe is built)")
-        self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
-        self.encoder_config.setdefault("vocab_size", self.vocab_size)
         self.generator_config = dict(self.generator_config or {})
         self.insertion_token_ids = [int(i) for i in (self.insertion_token_ids or [])]
-        default_weights = {"rtd": ELECTRA_RTD_WEIGHT} if self.objective == "electra" else {}
-        self.loss_weights = {**default_weights, **(self.loss_weights or {})}
+        if self.objective == "electra":  # saved with the config, as it always was
+            self.loss_weights = {"rtd": ELECTRA_RTD_WEIGHT, **renamed_terms(self.loss_weights, "model.loss_weights")}
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """A saved config of ``objective: mlm`` loads as the masked-LM family's (with a FutureWarning)."""
+        if config_dict.get("objective") == "mlm":
+            warnings.warn(LEGACY_MLM_WARNING, FutureWarning, stacklevel=2)
+            from .mlm import TextMLMConfig
+
+            settings = {k: v for k, v in config_dict.items() if k not in ELECTRA_ONLY}
+            return TextMLMConfig.from_dict({**settings, "model_type": TextMLMConfig.model_type}, **kwargs)
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def num_rtd_classes(self) -> int:
         return 3 if self.insertion_rate > 0 else 2
-
-    @classmethod
-    def default_noise(cls) -> None:
-        return None  # the corruption is the generator's (or the insertions'), made in forward
 
     @classmethod
     def settings_from_tokenizer(cls, tokenizer, settings: dict) -> dict:
@@ -162,7 +159,6 @@ class TextElectraConfig(PretrainedConfig):
             ids = insertable_token_ids(tokenizer, settings.get("insertion_lang", "en"), settings.get("insertion_add_tokens", True))
             settings = {**settings, "insertion_token_ids": ids}
         return settings
-
 
 def insertable_token_ids(tokenizer, lang: str = "en", add_missing: bool = False) -> list[int]:
     """Ids of the tokenizer's tokens for :data:`textae.noise.INSERTABLE_CHARACTERS` (punctuation,
@@ -225,20 +221,6 @@ def generator_config(config: TextElectraConfig, discriminator: PretrainedConfig,
     return ElectraConfig(**spec)
 
 
-class MaskedLMHead(nn.Module):
-    """Hidden states [N, h] → vocabulary logits [N, V] through the (shared) token embeddings [V, E]:
-    dense h → E, GELU, LayerNorm, then ``x @ embeddings.T + bias`` (BERT's / ELECTRA's MLM head)."""
-
-    def __init__(self, hidden_size: int, embedding_size: int, vocab_size: int, eps: float = 1e-12):
-        super().__init__()
-        self.dense = nn.Linear(hidden_size, embedding_size)
-        self.norm = nn.LayerNorm(embedding_size, eps=eps)
-        self.bias = nn.Parameter(torch.zeros(vocab_size))
-
-    def forward(self, states: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.norm(F.gelu(self.dense(states))), embedding_weight, self.bias)
-
-
 class DetectionHead(nn.Module):
     """Token states [B, T, H] → class logits [B, T, C] (ELECTRA's discriminator head)."""
 
@@ -258,8 +240,7 @@ class DetectionHead(nn.Module):
 
 @dataclass
 class TextElectraOutput(ModelOutput):
-    """loss: weighted sum of ``loss_terms``; logits: the discriminator's [B, T', C] (the MLM's
-    [N, V] for objective "mlm"); labels: its targets [B, T'] (0 original, 1 replaced, 2 inserted,
+    """loss: weighted sum of ``loss_terms``; logits: the discriminator's [B, T', C]; labels: its targets [B, T'] (0 original, 1 replaced, 2 inserted,
     -100 ignored); input_ids / attention_mask: what the discriminator read [B, T']; mlm_logits [N, V]
     and mlm_labels [N]: the masked-LM predictions and the original tokens at the N masked positions;
     loss_terms / stats: named scalars to log."""
@@ -283,16 +264,24 @@ def batch_auc(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     return torch.tensor(0.5 if value != value else value)
 
 
-class TextElectra(TextAEModelBase):
+class TextElectra(TextEncoderOnlyModel):
     """ELECTRA pretraining: ``input_ids`` [B, T] = [BOS] x [EOS] (padded), ``attention_mask`` [B, T];
-    ``labels`` (the collator's copy of the input) are not used, the targets are built here.
-
-    ``export_hf_encoder(OUT)`` writes the discriminator for ``AutoModelForSequenceClassification``.
+    ``self.encoder`` is the discriminator. ``export_hf_encoder(OUT)`` writes it for
+    ``AutoModelForSequenceClassification``.
     """
 
     config_class = TextElectraConfig
-    batch_format = "lm"  # [BOS] x [EOS]: the first token is the classifier's [CLS] after export
-    operations = frozenset({protocol.EXPORT_HF_ENCODER})
+
+    def __new__(cls, config=None, *args, **kwargs):
+        # the old objective "mlm" of this family: build the masked-LM family instead
+        from .mlm import TextMLM, TextMLMConfig
+
+        if isinstance(config, TextElectraConfig) and config.objective == "mlm":
+            warnings.warn(LEGACY_MLM_WARNING, FutureWarning, stacklevel=2)
+            return TextMLM(legacy_mlm_config(config.to_dict()), *args, **kwargs)
+        if isinstance(config, TextMLMConfig):  # TextElectra.from_pretrained of a folder that loads as the masked LM
+            return TextMLM(config, *args, **kwargs)
+        return super().__new__(cls)
 
     def metric_lines(self, metrics: dict) -> list[str]:
         electra = metrics.get("electra")
@@ -300,12 +289,8 @@ class TextElectra(TextAEModelBase):
             return []
         return ["ELECTRA: " + ", ".join(f"{k} {v:.4f}" for k, v in electra.items() if k.startswith(("rtd_", "auc_", "accuracy_", "mlm_")))]
 
-    def token_predictions(self, output, batch: dict) -> None:
-        return None  # a detector: evaluation reports its own measures, not a token NLL
-
     def __init__(self, config: TextElectraConfig):
         super().__init__(config)
-        self.encoder = SentenceEncoder(config.encoder_config)  # the discriminator
         embeddings = self.encoder.get_input_embeddings()
         if config.insertion_token_ids and max(config.insertion_token_ids) >= embeddings.num_embeddings:
             raise ValueError(
@@ -316,26 +301,17 @@ class TextElectra(TextAEModelBase):
             gen_config = generator_config(config, self.encoder.model.config, embeddings)
             self.generator = AutoModel.from_config(gen_config)
             self.generator_head = MaskedLMHead(gen_config.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
-        if config.objective == "electra":
-            self.detection_head = DetectionHead(self.encoder.hidden_size, config.num_rtd_classes)
-        else:
-            self.mlm_head = MaskedLMHead(self.encoder.hidden_size, embeddings.embedding_dim, embeddings.num_embeddings)
-        unknown = set(config.loss_weights) - self.loss_term_names()
-        if unknown:
-            raise ValueError(f"loss_weights names unknown terms {sorted(unknown)}; terms: {sorted(self.loss_term_names())}")
+        self.detection_head = DetectionHead(self.encoder.hidden_size, config.num_rtd_classes)
+        self.check_loss_weights()
         self.post_init()
-        if config.objective == "electra" and config.head_bias_init == "prior":
+        if config.head_bias_init == "prior":
             self.detection_head.start_at_priors(rtd_class_priors(config))  # after post_init, which zeroes biases
         if self.uses_generator:
             self._share_embeddings(embeddings)
 
-    @classmethod
-    def can_generate(cls) -> bool:
-        return False
-
     @property
     def uses_generator(self) -> bool:
-        return self.config.objective == "electra" and self.config.replacement == "generator"
+        return self.config.replacement == "generator"
 
     def _share_embeddings(self, embeddings: nn.Embedding) -> None:
         """The generator reads the discriminator's token embeddings (``shared_embeddings: word``) or
@@ -353,27 +329,14 @@ class TextElectra(TextAEModelBase):
         self.all_tied_weights_keys.update(ties)
         self._tied_weights_keys = {**(type(self)._tied_weights_keys or {}), **ties}
 
-    def get_input_embeddings(self):
-        return self.encoder.get_input_embeddings()
-
     def loss_term_names(self) -> set[str]:
-        if self.config.objective == "mlm":
-            return {"reconstruction"}
-        return {"reconstruction", "rtd"} if self.uses_generator else {"rtd"}
+        return {"mlm", "rtd"} if self.uses_generator else {"rtd"}
 
-    def special_ids(self) -> list[int]:
-        """Ids never masked, sampled nor counted: padding, [BOS], [EOS], [MASK]."""
-        c = self.config
-        return sorted({i for i in (c.pad_token_id, c.bos_token_id, c.eos_token_id, c.mask_token_id) if i is not None})
+    def default_loss_weights(self) -> dict[str, float]:
+        return {name: ELECTRA_RTD_WEIGHT if name == "rtd" else 1.0 for name in self.loss_term_names()}
 
-    def _random_source(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Generator | None:
-        """None (torch's global RNG) while training; in eval mode a generator seeded by the batch's real
-        tokens, so the same batch is corrupted alike, with or without extra padding."""
-        if self.training:
-            return None
-        tokens = input_ids[mask.bool()].cpu().numpy().tobytes()
-        seed = zlib.crc32(tokens) * 1_000_003 + self.config.eval_seed
-        return torch.Generator(device=input_ids.device).manual_seed(seed)
+    def masked_lm_predictions(self, output: TextElectraOutput):
+        return output.mlm_logits, output.mlm_labels
 
     def forward(
         self,
@@ -386,22 +349,17 @@ class TextElectra(TextAEModelBase):
         output_hidden_states: bool | None = None,
     ) -> TextElectraOutput:
         c = self.config
-        mask = attention_mask if attention_mask is not None else (input_ids != c.pad_token_id).long()
-        rng = self._random_source(input_ids, mask)
-        specials = self.special_ids()
-        candidates = mask.bool() & ~torch.isin(input_ids, torch.tensor(specials, device=input_ids.device))
+        mask, rng, candidates = self.mask_candidates(input_ids, attention_mask)
         masked = select_masked(candidates, c.mask_rate, rng)
         mlm_labels = input_ids[masked]
+        specials = self.special_ids()
         weight = self.get_input_embeddings().weight
-        if c.objective == "mlm":
-            return self._mlm_forward(input_ids, mask, masked, mlm_labels, specials, weight, rng, loss_weights)
-
         terms, mlm_logits = {}, None
         if self.uses_generator:
             gen_input = input_ids.masked_fill(masked, c.mask_token_id)
             gen_states = self.generator(input_ids=gen_input, attention_mask=mask).last_hidden_state
             mlm_logits = self.generator_head(gen_states[masked], weight)
-            terms["reconstruction"] = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
+            terms["mlm"] = masked_cross_entropy(mlm_logits, mlm_labels)
             samples = sample_tokens(mlm_logits, c.sampling_temperature, specials, rng)
         else:
             samples = uniform_tokens(int(masked.sum()), weight.shape[0], specials, rng, input_ids.device)
@@ -414,8 +372,7 @@ class TextElectra(TextAEModelBase):
             )
         logits = self.detection_head(self.encoder(corrupted, disc_mask).states)
         valid = rtd_labels != IGNORE_INDEX
-        rtd_loss = F.cross_entropy(logits[valid].float(), rtd_labels[valid], reduction="sum") / valid.sum().clamp(min=1)
-        terms["rtd"] = rtd_loss
+        terms["rtd"] = F.cross_entropy(logits[valid].float(), rtd_labels[valid], reduction="sum") / valid.sum().clamp(min=1)
         return TextElectraOutput(
             loss=self.combine_losses(terms, loss_weights),
             logits=logits,
@@ -428,31 +385,11 @@ class TextElectra(TextAEModelBase):
             stats=self._stats(logits, rtd_labels, mlm_logits, mlm_labels),
         )
 
-    def _mlm_forward(self, input_ids, mask, masked, mlm_labels, specials, weight, rng, loss_weights) -> TextElectraOutput:
-        vocab = torch.arange(weight.shape[0], device=input_ids.device)
-        random_ids = vocab[~torch.isin(vocab, torch.tensor(specials, device=vocab.device))]
-        mlm_input = bert_mask(input_ids, masked, self.config.mask_token_id, random_ids, rng)
-        mlm_logits = self.mlm_head(self.encoder(mlm_input, mask).states[masked], weight)
-        mlm_loss = F.cross_entropy(mlm_logits.float(), mlm_labels, reduction="sum") / max(1, mlm_labels.numel())
-        terms = {"reconstruction": mlm_loss}
-        return TextElectraOutput(
-            loss=self.combine_losses(terms, loss_weights),
-            logits=mlm_logits,
-            input_ids=mlm_input,
-            attention_mask=mask,
-            mlm_logits=mlm_logits,
-            mlm_labels=mlm_labels,
-            loss_terms=terms,
-            stats=self._stats(None, None, mlm_logits, mlm_labels),
-        )
-
     @torch.no_grad()
     def _stats(self, logits, rtd_labels, mlm_logits, mlm_labels) -> dict[str, torch.Tensor]:
         """Per-batch measures the loop logs (a class absent from the batch counts 0 accuracy, AUC 0.5)."""
         n_masked = max(1, mlm_labels.numel())
         stats = {} if mlm_logits is None else {"mlm_accuracy": (mlm_logits.argmax(-1) == mlm_labels).sum().float() / n_masked}
-        if logits is None:
-            return stats
         valid = rtd_labels != IGNORE_INDEX
         target, probs = rtd_labels[valid], logits[valid].float().softmax(-1)
         hit = probs.argmax(-1) == target
@@ -470,36 +407,3 @@ class TextElectra(TextAEModelBase):
         from ..metrics.electra import electra_report
 
         return {"electra": electra_report(self, dataloader, max_batches=max_batches)}
-
-    # ---- export ----------------------------------------------------------------------------
-    def export_hf_encoder(self, out_dir: str | Path) -> Path:
-        """Writes the encoder (the discriminator) as a standard HF checkpoint with its tokenizer, whose
-        template gives the ``[BOS] x [EOS]`` the encoder was trained on: ``AutoModel.from_pretrained(OUT)``
-        for features, ``AutoModelForSequenceClassification.from_pretrained(OUT, num_labels=k)`` to
-        fine-tune (its pooler and classifier start new)."""
-        tokenizer = with_sentence_template(copy.deepcopy(self._require_tokenizer()), self.config.bos_token_id, self.config.eos_token_id)
-        out = Path(out_dir)
-        encoder = self.encoder.model
-        encoder.config.architectures = [type(encoder).__name__]
-        encoder.save_pretrained(out)
-        tokenizer.model_max_length = self.config.max_seq_length + 2
-        tokenizer.save_pretrained(out)
-        return out
-
-
-def with_sentence_template(tokenizer, bos_id: int, eos_id: int):
-    """The tokenizer, made to wrap a text as ``[BOS] x [EOS]`` (a pair as ``[BOS] a [EOS] b [EOS]``)
-    when it does not already (tokenizers that textae trains add nothing)."""
-    from tokenizers import processors
-
-    from ..data.tokenization import special_template
-
-    if special_template(tokenizer) == ([bos_id], [eos_id]):
-        return tokenizer
-    bos, eos = tokenizer.convert_ids_to_tokens([bos_id, eos_id])
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} $B:1 {eos}:1", special_tokens=[(bos, bos_id), (eos, eos_id)]
-    )
-    if special_template(tokenizer) != ([bos_id], [eos_id]):
-        raise ValueError(f"could not give the tokenizer the template {bos} x {eos}")
-    return tokenizer

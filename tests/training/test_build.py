@@ -1,0 +1,49 @@
+"""textae.training.build: the model, noise and collator a recipe builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TINY_ENCODER
+from textae.models import TextElectra, TextMLM
+from textae.training import load_recipe
+from textae.training.build import build_model, make_collator, resolve_pretrained, uses_text_noise
+
+
+def recipe(**model):
+    base = {"model": {"encoder_config": TINY_ENCODER, **model}, "data": {"source": "synthetic", "max_seq_length": 24}, "train": {"batch_size": 4}}
+    return load_recipe(None, [], base=base)
+
+
+def test_the_family_is_built_with_the_tokenizers_ids(tokenizer):
+    model = build_model(recipe(family="mlm"), tokenizer)
+    assert type(model) is TextMLM and model.tokenizer is tokenizer
+    assert model.config.vocab_size == len(tokenizer) and model.config.mask_token_id == tokenizer.mask_token_id
+    assert model.config.max_seq_length == 24
+    assert type(build_model(recipe(family="electra"), tokenizer)) is TextElectra
+
+
+def test_the_old_electra_objective_mlm_builds_the_mlm_family(tokenizer):
+    with pytest.warns(FutureWarning, match="family 'mlm'"):
+        model = build_model(recipe(family="electra", objective="mlm"), tokenizer)
+    assert type(model) is TextMLM and model.config.max_seq_length == 24
+
+
+def test_the_collator_builds_the_models_batch_format(tokenizer):
+    model = build_model(recipe(family="mlm"), tokenizer)
+    collator = make_collator(model, recipe(family="mlm"))
+    batch = collator([{"input_ids": [7, 8, 9]}, {"input_ids": [7]}])
+    assert batch["input_ids"][0, :5].tolist() == [tokenizer.bos_token_id, 7, 8, 9, tokenizer.eos_token_id]  # one [BOS] x [EOS] row
+    assert batch["attention_mask"].sum(1).tolist() == [5, 3]
+
+
+def test_text_noise_is_read_off_the_recipe_or_the_family_default():
+    assert not uses_text_noise(recipe(family="mlm"))
+    assert uses_text_noise(recipe(family="dae", noise=[{"name": "keyboard_typos", "rate": 0.1}])) is True
+    assert not uses_text_noise(recipe(family="dae", noise=[{"name": "mask_tokens", "rate": 0.1}]))  # a token step
+
+
+def test_a_missing_pretrained_model_is_named(tmp_path):
+    assert resolve_pretrained(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        resolve_pretrained("no-such-model")
