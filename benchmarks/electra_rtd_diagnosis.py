@@ -130,17 +130,17 @@ def context_free_auc(model, train_loader, eval_loader, batches: int) -> float:
         if i >= batches:
             break
         out = model(**batch)
-        valid = out.labels != IGNORE_INDEX
-        ids, labels = out.input_ids[valid], out.labels[valid]
+        valid = out.rtd_labels != IGNORE_INDEX
+        ids, labels = out.input_ids[valid], out.rtd_labels[valid]
         seen += torch.bincount(ids, minlength=vocab).double()
         replaced += torch.bincount(ids[labels != 0], minlength=vocab).double()
     rate = replaced / seen
     scores, positive = [], []
     for batch in eval_loader:
         out = model(**batch)
-        valid = out.labels != IGNORE_INDEX
+        valid = out.rtd_labels != IGNORE_INDEX
         scores.append(rate[out.input_ids[valid]])
-        positive.append(out.labels[valid] != 0)
+        positive.append(out.rtd_labels[valid] != 0)
     return roc_auc(torch.cat(scores), torch.cat(positive))
 
 
@@ -329,8 +329,8 @@ def chain_run(name: str, seed: int, steps: int = 300, vocab: int = 64) -> dict:
     with torch.no_grad():
         batch = chain_batch(successor, 256, 16, torch.Generator().manual_seed(99))
         out = model(**batch)
-        valid = out.labels != IGNORE_INDEX
-        auc = roc_auc(out.logits.float().softmax(-1)[..., 1][valid], out.labels[valid] == 1)
+        valid = out.rtd_labels != IGNORE_INDEX
+        auc = roc_auc(out.logits.float().softmax(-1)[..., 1][valid], out.rtd_labels[valid] == 1)
         states = torch.nn.functional.normalize(model.encoder(**batch).states, dim=-1)
         cosine = float((states @ states.transpose(1, 2))[:, ~torch.eye(states.shape[1], dtype=torch.bool)].mean())
     return {"variant": name, "seed": seed, "steps": steps, "head_bias_init": model.config.head_bias_init, "rtd_auc": auc,

@@ -118,7 +118,7 @@ def test_labels_inside_the_model(tokenizer, corpus, monkeypatch):
     monkeypatch.setattr(electra_module, "select_masked", spy_select)
     torch.manual_seed(0)
     out = model(**batch)
-    ids, masked, labels = batch["input_ids"], seen["masked"], out.labels
+    ids, masked, labels = batch["input_ids"], seen["masked"], out.rtd_labels
     assert masked.sum() >= 4
     assert torch.equal(out.input_ids[masked], fake_sample(None, 1, (), None))
     assert torch.equal(labels == REPLACED, out.input_ids != ids)
@@ -142,8 +142,8 @@ def test_the_loss_is_mlm_plus_lambda_times_rtd(tokenizer, corpus):
     out7 = weighted(**batch)
     torch.testing.assert_close(out7.loss, out7.loss_terms["mlm"] + 7.0 * out7.loss_terms["rtd"])
     # the terms are the plain means: MLM over the masked tokens, RTD over the labelled tokens
-    valid = out.labels != IGNORE_INDEX
-    torch.testing.assert_close(rtd, torch.nn.functional.cross_entropy(out.logits[valid], out.labels[valid]))
+    valid = out.rtd_labels != IGNORE_INDEX
+    torch.testing.assert_close(rtd, torch.nn.functional.cross_entropy(out.logits[valid], out.rtd_labels[valid]))
     torch.testing.assert_close(mlm, torch.nn.functional.cross_entropy(out.mlm_logits, out.mlm_labels))
     with pytest.raises(ValueError, match="unknown term 'kl'"):
         model(**batch, loss_weights={"kl": 1.0})
@@ -199,8 +199,8 @@ def test_insertion_mode_labels_three_classes(corpus):
     batch = make_batch(model, tok, corpus[:8])
     torch.manual_seed(0)
     out = model(**batch)
-    inserted = out.labels == INSERTED
-    assert inserted.any() and (out.labels == REPLACED).any()
+    inserted = out.rtd_labels == INSERTED
+    assert inserted.any() and (out.rtd_labels == REPLACED).any()
     assert set(out.input_ids[inserted].tolist()) <= set(ids)
     assert out.input_ids.shape[1] > batch["input_ids"].shape[1] or inserted.sum() == 0
     assert {"accuracy_original", "accuracy_replaced", "accuracy_inserted", "rtd_auc"} <= set(out.stats)
@@ -327,3 +327,11 @@ def test_resume_is_exact_for_electra(tmp_path):
     resumed = train(recipe(tmp_path / "cut"), resume=True).model
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_the_old_labels_name_of_the_rtd_targets_still_reads_with_a_warning(tokenizer, corpus):
+    model = tiny_model("electra", tokenizer)
+    out = model(**make_batch(model, tokenizer, corpus[:4]))
+    with pytest.warns(FutureWarning, match="labels is now rtd_labels"):
+        assert torch.equal(out.labels, out.rtd_labels)
+    assert "labels" not in out.keys() and "rtd_labels" in out.keys()

@@ -58,7 +58,7 @@ def test_labels_line_up_with_the_ids_the_discriminator_reads(tokenizer, corpus, 
     labels[:, 0] = IGNORE_INDEX  # [BOS]
     labels[torch.arange(2), mask.sum(1) - 1] = IGNORE_INDEX  # [EOS]
     labels[0, 2] = labels[1, 1] = REPLACED  # changed; (0, 5) drew its own token: original
-    assert torch.equal(out.labels, labels)
+    assert torch.equal(out.rtd_labels, labels)
     # the discriminator's logits are per position of what it read, no shift
     assert out.logits.shape[:2] == read.shape
     # its attention mask shows it every real token of its row, and nothing of the padding
@@ -175,8 +175,8 @@ def test_where_only_the_context_tells_a_replacement_the_discriminator_learns_it(
     with torch.no_grad():
         batch = _chain_batch(successor, 256, 16, torch.Generator().manual_seed(99))
         out = model(**batch)
-        valid = out.labels != IGNORE_INDEX
-        auc = roc_auc(out.logits.float().softmax(-1)[..., REPLACED][valid], out.labels[valid] == REPLACED)
+        valid = out.rtd_labels != IGNORE_INDEX
+        auc = roc_auc(out.logits.float().softmax(-1)[..., REPLACED][valid], out.rtd_labels[valid] == REPLACED)
         states = torch.nn.functional.normalize(model.encoder(**batch).states, dim=-1)
         cosine = (states @ states.transpose(1, 2))[:, ~torch.eye(18, dtype=torch.bool)].mean()
     assert auc > 0.7 and cosine < 0.7, (auc, float(cosine))

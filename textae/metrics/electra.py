@@ -45,7 +45,7 @@ def electra_report(model, dataloader, max_batches: int | None = None) -> dict:
 
     The RTD measures are those of a model whose loss has an ``rtd`` term; its tokens are those of the
     discriminator's input less padding and [BOS] / [EOS]. ``model`` gives its masked-LM predictions
-    with ``masked_lm_predictions(output)`` and, for detection, ``output.logits`` / ``output.labels``.
+    with ``masked_lm_predictions(output)`` and, for detection, ``output.logits`` / ``output.rtd_labels``.
     """
     terms = model.default_loss_weights()
     was_training = model.training
@@ -62,9 +62,9 @@ def electra_report(model, dataloader, max_batches: int | None = None) -> dict:
             mlm_hits += int((mlm_logits.argmax(-1) == mlm_labels).sum())
         masked += mlm_labels.numel()
         if "rtd" in terms:
-            valid = out.labels != IGNORE_INDEX
+            valid = out.rtd_labels != IGNORE_INDEX
             probs.append(out.logits[valid].float().softmax(-1).cpu())
-            labels.append(out.labels[valid].cpu())
+            labels.append(out.rtd_labels[valid].cpu())
     model.train(was_training)
     report = {"masked_tokens": masked}
     if "mlm" in terms:

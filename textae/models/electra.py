@@ -240,20 +240,26 @@ class DetectionHead(nn.Module):
 
 @dataclass
 class TextElectraOutput(ModelOutput):
-    """loss: weighted sum of ``loss_terms``; logits: the discriminator's [B, T', C]; labels: its targets [B, T'] (0 original, 1 replaced, 2 inserted,
-    -100 ignored); input_ids / attention_mask: what the discriminator read [B, T']; mlm_logits [N, V]
+    """loss: weighted sum of ``loss_terms``; logits: the discriminator's [B, T', C]; rtd_labels: its targets [B, T'] (0 original, 1 replaced, 2 inserted,
+    -100 ignored; ``labels`` is the old name, kept with a FutureWarning); input_ids / attention_mask: what the discriminator read [B, T']; mlm_logits [N, V]
     and mlm_labels [N]: the masked-LM predictions and the original tokens at the N masked positions;
     loss_terms / stats: named scalars to log."""
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
-    labels: torch.LongTensor | None = None
+    rtd_labels: torch.LongTensor | None = None
     input_ids: torch.LongTensor | None = None
     attention_mask: torch.LongTensor | None = None
     mlm_logits: torch.FloatTensor | None = None
     mlm_labels: torch.LongTensor | None = None
     loss_terms: dict | None = None
     stats: dict | None = None
+
+    @property
+    def labels(self) -> torch.LongTensor | None:
+        # ``labels`` names decoder targets everywhere else in textae
+        warnings.warn("TextElectraOutput.labels is now rtd_labels", FutureWarning, stacklevel=2)
+        return self.rtd_labels
 
 
 def batch_auc(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
@@ -376,7 +382,7 @@ class TextElectra(TextEncoderOnlyModel):
         return TextElectraOutput(
             loss=self.combine_losses(terms, loss_weights),
             logits=logits,
-            labels=rtd_labels,
+            rtd_labels=rtd_labels,
             input_ids=corrupted,
             attention_mask=disc_mask,
             mlm_logits=mlm_logits,
