@@ -84,3 +84,13 @@ def overfit(model, batch: dict, steps: int, lr: float = 3e-3) -> float:
         loss.backward()
         optimizer.step()
     return loss.item()
+
+
+def fresh_accelerator(**kwargs):
+    """A CPU Accelerator with none of the state an earlier run in this process set (bf16, accumulation)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    return Accelerator(cpu=True, **kwargs)

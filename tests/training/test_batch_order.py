@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DataLoaderConfiguration
 from torch.utils.data import DataLoader
 
+from tests.conftest import fresh_accelerator
 from textae.data.batching import TokenBudgetBatchSampler
 from textae.training.batch_order import batch_seed, micro_batches, step_batches
 from textae.training.checkpoints import Position
@@ -18,10 +17,8 @@ LENGTHS = [3, 5, 2, 8, 1, 4, 6, 7, 2, 3]
 
 
 def loader(lengths=LENGTHS):
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
     sampler = TokenBudgetBatchSampler(lengths, max_tokens=20, seed=1)  # epochs of different lengths and orders
-    accelerator = Accelerator(cpu=True, dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    accelerator = fresh_accelerator(dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
     return accelerator.prepare(DataLoader(list(range(len(lengths))), batch_sampler=sampler, collate_fn=lambda rows: rows)), sampler
 
 

@@ -6,9 +6,8 @@ import json
 
 import pytest
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 
+from tests.conftest import fresh_accelerator
 from textae.training import complete_checkpoints, events
 from textae.training.checkpoints import STATE_FILE, Position, resume_position, save_checkpoint
 
@@ -29,10 +28,8 @@ def test_a_run_without_a_checkpoint_folder_has_none(tmp_path):
 
 @pytest.fixture
 def prepared():
-    AcceleratorState._reset_state()  # whatever an earlier run in this process set (bf16, accumulation)
-    GradientState._reset_state()
     torch.manual_seed(0)
-    accelerator = Accelerator(cpu=True)
+    accelerator = fresh_accelerator()
     model = torch.nn.Linear(4, 3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from tests.conftest import REPO, TINY_DECODER, TINY_ENCODER, tiny_model
+from tests.conftest import REPO, TINY_DECODER, TINY_ENCODER, fresh_accelerator, tiny_model
 from textae.training import complete_checkpoints, load_recipe, train
 
 TINY = {
@@ -224,17 +224,12 @@ def test_an_inf_gradient_or_an_inf_loss_skips_the_update_is_logged_and_counted(t
 
 
 def test_a_skipped_update_leaves_weights_optimizer_and_schedule_untouched():
-    from accelerate import Accelerator
     from transformers import get_scheduler
 
     from textae.training.loop import _apply_gradients
 
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state()  # whatever an earlier run in this process set (bf16, accumulation)
-    GradientState._reset_state()
     torch.manual_seed(0)
-    accelerator = Accelerator(cpu=True)
+    accelerator = fresh_accelerator()
     model = torch.nn.Linear(4, 3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=10)
@@ -316,12 +311,7 @@ def _gradients(model, accelerator, batches, scale=None):
 
 @pytest.mark.parametrize("family", ["lm", "ae"])
 def test_an_accumulated_step_gives_the_gradient_of_one_batch_of_all_its_micro_batches(tokenizer, corpus, family):
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
-    accelerator = Accelerator(cpu=True)
+    accelerator = fresh_accelerator()
     model = accelerator.prepare(tiny_model(family, tokenizer).eval())  # eval: no dropout, the arithmetic alone
     micro, whole = _micro_batches(tokenizer, corpus, family)
     assert len({b["labels"].shape[1] for b in micro}) == 4
@@ -391,8 +381,6 @@ def test_fed_the_same_batches_textae_and_the_trainer_take_the_same_steps(tmp_pat
     """The same LM, the same batches, the same AdamW, schedule, weight decay groups and clipping: three
     steps of textae's loop and of transformers.Trainer end at the same weights (dropout off, fp32)."""
     import datasets
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
     from transformers import Trainer, TrainingArguments, get_scheduler
 
     from textae.data import TextAECollator, encode_texts
@@ -409,9 +397,7 @@ def test_fed_the_same_batches_textae_and_the_trainer_take_the_same_steps(tmp_pat
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
 
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
-    accelerator = Accelerator(cpu=True)
+    accelerator = fresh_accelerator()
     t = load_recipe(None, [f"train.{k}={v}" for k, v in settings.items()], base={"model": {"family": "lm"}}).train
     optimizer = make_optimizer(ours, t)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=t.max_steps)

@@ -6,10 +6,8 @@ import json
 
 import datasets
 import pytest
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 
-from tests.conftest import make_batch, tiny_model
+from tests.conftest import fresh_accelerator, make_batch, tiny_model
 from tests.training.test_loop import tiny_recipe
 from textae.data import synthetic_dataset
 from textae.metrics.evaluation import TOKEN_UNIT, teacher_forced
@@ -24,12 +22,11 @@ def test_first_texts_skips_blank_and_missing_texts_and_strips_the_rest():
 
 @pytest.fixture
 def lm_run(tmp_path, tokenizer, corpus):
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
+    accelerator = fresh_accelerator()
     model = tiny_model("lm", tokenizer)
     eval_raw = synthetic_dataset(6, seed=0, split="validation")
     eval_dl = [make_batch(model, tokenizer, eval_raw["text"][i : i + 3]) for i in (0, 3)]
-    return Accelerator(cpu=True), model, tiny_recipe(tmp_path, family="lm"), eval_dl, eval_raw
+    return accelerator, model, tiny_recipe(tmp_path, family="lm"), eval_dl, eval_raw
 
 
 def test_final_metrics_hold_the_teacher_forced_figures_and_the_family_report(lm_run):
