@@ -1,0 +1,151 @@
+"""Judges one finished CVAE run: label-controlled samples (greedy and nucleus) and label transfer.
+
+The judge is the one benchmarks/cvae_control.py uses for SST-2 and SNIPS: a logistic regression over
+all-MiniLM-L6-v2 sentence embeddings, fitted on the run's training split (its accuracy on the real dev
+sentences is reported beside the figures). Any CVAE run folder works, whatever its backbones: this is
+how the pretrained recipes (recipes/cvae_minilm_*.yaml) are measured after ``textae train``.
+
+    textae train recipes/cvae_minilm_sst2.yaml
+    python benchmarks/judge_run.py runs/cvae_minilm_sst2 --name cvae_minilm_sst2
+
+Results: benchmarks/results/judge_{name}.json and .md (samples and transfer examples included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from cvae_control import MiniLMClassifier, _texts_and_labels, machine, transfer_targets  # noqa: E402
+
+TARGETS = {"nucleus label accuracy": (0.90, ">="), "nucleus self-BLEU": (40.0, "<="), "transfer accuracy": (0.80, ">="), "transfer BLEU to source": (20.0, ">=")}
+
+
+def judge(run: Path, args) -> dict:
+    from transformers import AutoModel
+
+    from textae.metrics.core import corpus_bleu
+    from textae.metrics.cvae import generation_report, transfer_report
+    from textae.training import load_recipe
+
+    recipe = load_recipe(str(run / "recipe.yaml"))
+    model = AutoModel.from_pretrained(str(run / "model")).eval()
+    metrics = json.loads((run / "metrics.json").read_text())
+    train_texts, train_labels = _texts_and_labels(recipe, "train")
+    dev_texts, dev_labels = _texts_and_labels(recipe, "eval")
+    classify = MiniLMClassifier(train_texts, train_labels, cache=run / "judge_train_embeddings.npy")
+    judge_dev = sum(p == y for p, y in zip(classify(dev_texts), dev_labels)) / len(dev_texts)
+
+    labels = model.label_names
+    asked = [label for label in labels for _ in range(args.samples_per_label)]
+    start = time.perf_counter()
+    torch.manual_seed(args.seed)
+    greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
+    torch.manual_seed(args.seed)
+    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
+    k = min(args.transfer_sentences, len(dev_texts)) if args.transfer_sentences > 0 else len(dev_texts)
+    rows = sorted(random.Random(args.seed).sample(range(len(dev_texts)), k))
+    sources, source_labels = [dev_texts[i] for i in rows], [dev_labels[i] for i in rows]
+    targets = transfer_targets(source_labels, labels, args.seed)
+    transferred = model.transfer(sources, to_label=targets, from_label=source_labels)
+    reconstructed = model.reconstruct(sources, labels=source_labels)
+    seconds = time.perf_counter() - start
+
+    return {
+        "run": str(run),
+        "train_seconds": metrics["throughput"]["seconds"],
+        "steps": recipe.train.max_steps,
+        "judge_dev_accuracy": judge_dev,
+        "generation": generation_report(greedy, asked, classify, None, args.self_bleu_limit),
+        "generation_nucleus": generation_report(nucleus, asked, classify, None, args.self_bleu_limit),
+        "transfer": transfer_report(sources, transferred, targets, classify, None),
+        "reconstruction_bleu": corpus_bleu(reconstructed, sources),
+        "decode_seconds": seconds,
+        "samples_nucleus": {label: [t for t, a in zip(nucleus, asked) if a == label][: args.examples] for label in labels},
+        "samples_greedy": {label: [t for t, a in zip(greedy, asked) if a == label][: args.examples] for label in labels},
+        "transfer_examples": [{"source": s, "from": f, "to": t, "output": o} for s, f, t, o in list(zip(sources, source_labels, targets, transferred))[: args.examples * 2]],
+    }
+
+
+def reached(result: dict) -> dict:
+    return {
+        "nucleus label accuracy": result["generation_nucleus"]["label_accuracy"],
+        "nucleus self-BLEU": result["generation_nucleus"]["self_bleu"],
+        "transfer accuracy": result["transfer"]["transfer_accuracy"],
+        "transfer BLEU to source": result["transfer"]["bleu_to_source"],
+    }
+
+
+def markdown(name: str, result: dict, env: dict, command: str) -> str:
+    g, n, t = result["generation"], result["generation_nucleus"], result["transfer"]
+    lines = [
+        f"# {name}: judged samples and transfer",
+        "",
+        f"`{command}` on {env['processor']}, {env['cpu_count']} cores, torch threads {env['torch_threads']} (torch {env['torch']}, transformers {env['transformers']}).",
+        f"Run: {result['steps']} steps, {result['train_seconds'] / 60:.1f} min of training. Judge: logistic regression over all-MiniLM-L6-v2 embeddings fitted on the training split, "
+        f"{result['judge_dev_accuracy']:.1%} on the real dev sentences.",
+        "",
+        "| decoding | label acc | distinct-1 | distinct-2 | self-BLEU |",
+        "| --- | --- | --- | --- | --- |",
+        f"| greedy | {g['label_accuracy']:.1%} | {g['distinct_1']:.3f} | {g['distinct_2']:.3f} | {g['self_bleu']:.1f} |",
+        f"| nucleus | {n['label_accuracy']:.1%} | {n['distinct_1']:.3f} | {n['distinct_2']:.3f} | {n['self_bleu']:.1f} |",
+        "",
+        f"Transfer (every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}; "
+        f"reconstruction BLEU with the true label {result['reconstruction_bleu']:.1f}.",
+        "",
+        "| target | wanted | reached | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, value in reached(result).items():
+        bound, sense = TARGETS[key]
+        met = value >= bound if sense == ">=" else value <= bound
+        shown = (lambda v: f"{v:.1%}") if "accuracy" in key else (lambda v: f"{v:.1f}")
+        lines.append(f"| {key} | {sense} {shown(bound)} | {shown(value)} | {'yes' if met else 'no'} |")
+    lines += ["", "Nucleus samples:", ""]
+    for label, texts in result["samples_nucleus"].items():
+        lines += [f"- **{label}**: " + " · ".join(texts)]
+    lines += ["", "Transfer:", ""]
+    lines += [f"- ({e['from']} → {e['to']}) {e['source']} → {e['output']}" for e in result["transfer_examples"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", help="a finished CVAE run folder (holding recipe.yaml, metrics.json and model/)")
+    parser.add_argument("--name", required=True, help="names the result files: benchmarks/results/judge_{name}.*")
+    parser.add_argument("--samples-per-label", type=int, default=200)
+    parser.add_argument("--transfer-sentences", type=int, default=0, help="dev sentences to transfer (0: all)")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--self-bleu-limit", type=int, default=300)
+    parser.add_argument("--examples", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
+    args = parser.parse_args()
+    run = Path(args.run)
+    for needed in ("recipe.yaml", "metrics.json", "model"):
+        if not (run / needed).exists():
+            parser.error(f"{run} holds no {needed}: pass the folder of a finished run")
+    result = judge(run, args)
+    env = machine()
+    command = "python benchmarks/judge_run.py " + " ".join(sys.argv[1:])
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"judge_{args.name}.json").write_text(json.dumps({"result": result, "reached": reached(result), "machine": env, "command": command}, indent=2))
+    text = markdown(args.name, result, env, command)
+    (out / f"judge_{args.name}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
