@@ -183,6 +183,14 @@ def transfer_targets(sources: list[str], names: list[str], seed: int) -> list[st
     return [rng.choice([n for n in names if n != s]) for s in sources]
 
 
+def transfer_set(dev_texts: list[str], dev_labels: list[str], names: list[str], limit: int, seed: int):
+    """The dev sentences to transfer (all, or a seeded sample of ``limit``), their labels and the targets."""
+    k = min(limit, len(dev_texts)) if limit > 0 else len(dev_texts)
+    rows = sorted(random.Random(seed).sample(range(len(dev_texts)), k))
+    sources, source_labels = [dev_texts[i] for i in rows], [dev_labels[i] for i in rows]
+    return sources, source_labels, transfer_targets(source_labels, names, seed)
+
+
 def evaluate_dataset(name: str, args, steps: dict, vae_steps: dict, lm_steps: dict) -> dict:
     from textae.metrics.core import corpus_bleu
     from textae.metrics.cvae import distinct_n, generation_report, lm_perplexity, self_bleu, transfer_report
@@ -219,10 +227,7 @@ def evaluate_dataset(name: str, args, steps: dict, vae_steps: dict, lm_steps: di
     torch.manual_seed(args.seed)
     vae_nucleus = vae.sample(len(asked), temperature=args.temperature, greedy=False, top_p=args.top_p)
 
-    k = min(args.transfer_sentences, len(dev_texts)) if args.transfer_sentences > 0 else len(dev_texts)
-    rows = sorted(random.Random(args.seed).sample(range(len(dev_texts)), k))
-    sources, source_labels = [dev_texts[i] for i in rows], [dev_labels[i] for i in rows]
-    targets = transfer_targets(source_labels, labels, args.seed)
+    sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
     transferred = cvae.transfer(sources, to_label=targets, from_label=source_labels)
     reconstructed = cvae.reconstruct(sources, labels=source_labels)
     vae_reconstructed = vae.reconstruct(sources)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cvae_control import MiniLMClassifier, _texts_and_labels, machine, transfer_targets  # noqa: E402
+from cvae_control import MiniLMClassifier, _texts_and_labels, machine, transfer_set  # noqa: E402
 
 TARGETS = {"nucleus label accuracy": (0.90, ">="), "nucleus self-BLEU": (40.0, "<="), "transfer accuracy": (0.80, ">="), "transfer BLEU to source": (20.0, ">=")}
 
@@ -52,10 +51,7 @@ def judge(run: Path, args) -> dict:
     greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
     torch.manual_seed(args.seed)
     nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
-    k = min(args.transfer_sentences, len(dev_texts)) if args.transfer_sentences > 0 else len(dev_texts)
-    rows = sorted(random.Random(args.seed).sample(range(len(dev_texts)), k))
-    sources, source_labels = [dev_texts[i] for i in rows], [dev_labels[i] for i in rows]
-    targets = transfer_targets(source_labels, labels, args.seed)
+    sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
     transferred = model.transfer(sources, to_label=targets, from_label=source_labels)
     reconstructed = model.reconstruct(sources, labels=source_labels)
     seconds = time.perf_counter() - start
