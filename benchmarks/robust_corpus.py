@@ -1,9 +1,12 @@
 """The unlabelled English corpus for robust-embedding fine-tunes: every sentence of the data sets in
 ../shared/data (STS-B train, SST-2 train and dev, SNIPS train and dev, PTB train and valid, Yelp dev),
 stripped, deduplicated (case-insensitively, first occurrence kept), and never a sentence of the
-STS-B dev pairs, which score the result. Writes one sentence per line and prints the counts.
+STS-B dev pairs, which score the result. Writes one sentence per line and prints the counts, and
+beside it the same sentences as a TSV in STS-B's columns (``sentence1`` / ``sentence2``, two
+consecutive sentences a row, no score), so that a recipe reading ``text_column: [sentence1,
+sentence2]`` trains on the corpus and scores the STS-B dev pairs with one setting.
 
-    python benchmarks/robust_corpus.py                     # → runs/robust_corpus/train.txt
+    python benchmarks/robust_corpus.py                     # → runs/robust_corpus/train.{txt,tsv}
     python benchmarks/robust_corpus.py --data PATH --out FILE
 """
 
@@ -64,6 +67,15 @@ def build_corpus(data: Path) -> tuple[list[str], dict]:
     return corpus, counts
 
 
+def write_pairs_tsv(corpus: list[str], path: Path) -> None:
+    """The corpus in STS-B's two text columns, two consecutive sentences a row (tabs made spaces)."""
+    flat = [" ".join(s.split("\t")) for s in corpus]
+    if len(flat) % 2:
+        flat.append("")  # an empty value is no sentence: the row gives one
+    rows = ["sentence1\tsentence2"] + [f"{a}\t{b}" for a, b in zip(flat[::2], flat[1::2])]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
@@ -77,6 +89,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(s + "\n" for s in corpus), encoding="utf-8")
+    write_pairs_tsv(corpus, out.with_suffix(".tsv"))
     for name, kept in counts["sources"].items():
         print(f"{name:16s} {kept:7,d}")
     print(f"{counts['sentences']:,d} sentences → {out} ({counts['dropped_as_duplicate']:,d} duplicates and {counts['dropped_as_stsb_dev']:,d} STS-B dev sentences left out)")

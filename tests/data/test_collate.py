@@ -73,3 +73,45 @@ def test_length_grouped_sampler_covers_every_index_once_and_is_seeded():
 
     random_order = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).tolist()
     assert padding(batches) < 0.5 * padding([random_order[i : i + 16] for i in range(0, 1000, 16)])
+
+
+def _word_rows(tokenizer, texts):
+    return [{"input_ids": x, "text": t, "noise_seed": i} for i, (x, t) in enumerate(zip(encode_texts(tokenizer, texts, 64), texts))]
+
+
+def test_word_ids_align_each_corrupted_word_with_the_same_clean_word(tokenizer, corpus):
+    from textae.data.collate import NO_WORD
+
+    pipe = NoisePipeline([{"name": "keyboard_typos", "rate": 0.3}])
+    collate = TextAECollator(
+        tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, noise=pipe, tokenizer=tokenizer,
+        max_length=64, encoder_prefix=[7], encoder_suffix=[8], clean_inputs=True, word_ids=True, pad_to_multiple_of=8,
+    )
+    rows = _word_rows(tokenizer, corpus[:8])
+    batch = collate(rows)
+    assert batch["word_ids"].shape == batch["input_ids"].shape and batch["clean_word_ids"].shape == batch["clean_input_ids"].shape
+    for i, row in enumerate(rows):
+        noisy, clean = batch["word_ids"][i], batch["clean_word_ids"][i]
+        n_words = len(row["text"].split())  # typos keep the words; this tokenizer splits on spaces
+        assert noisy[0] == clean[0] == NO_WORD  # the template's token
+        assert sorted(set(noisy.tolist()) - {NO_WORD}) == sorted(set(clean.tolist()) - {NO_WORD}) == list(range(n_words))
+        assert (noisy[batch["attention_mask"][i] == 0] == NO_WORD).all()
+        # clean word k is the row's k-th word
+        ids = batch["clean_input_ids"][i]
+        assert [tokenizer.decode(ids[clean == k]) for k in range(n_words)] == [tokenizer.decode(tokenizer(w, add_special_tokens=False)["input_ids"]) for w in row["text"].split()]
+
+
+def test_word_ids_leave_rows_whose_words_moved_unaligned(tokenizer, corpus):
+    from textae.data.collate import NO_WORD
+
+    rows = _word_rows(tokenizer, corpus[:8])
+    inserted = TextAECollator(
+        0, 2, 3, noise=NoisePipeline([{"name": "insert_punctuation", "rate": 1.0}]), tokenizer=tokenizer, max_length=64, clean_inputs=True, word_ids=True
+    )(rows)
+    assert (inserted["word_ids"] == NO_WORD).all() and (inserted["clean_word_ids"] == NO_WORD).all()
+    deleted = TextAECollator(0, 2, 3, noise=NoisePipeline([{"name": "delete_tokens", "rate": 0.5}]), tokenizer=tokenizer, max_length=64, clean_inputs=True, word_ids=True)(rows)
+    for i, row in enumerate(rows):
+        changed = deleted["attention_mask"][i].sum() != len(row["input_ids"])
+        assert (deleted["word_ids"][i] == NO_WORD).all() == bool(changed)
+    with pytest.raises(ValueError, match="word_ids need the tokenizer and clean_inputs"):
+        TextAECollator(0, 2, 3, tokenizer=tokenizer, word_ids=True)

@@ -210,3 +210,47 @@ def test_the_contrastive_term_is_infonce_over_the_batch_and_needs_clean_inputs(t
     assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="contrastive_temperature must be > 0"):
         tiny_model("dae", tokenizer, contrastive_temperature=0.0)
+
+
+def test_the_word_term_pulls_each_noisy_word_toward_the_teachers_clean_word(tokenizer, corpus):
+    from textae.data import TextAECollator
+    from textae.data.tokenization import encode_texts
+    from textae.models.losses import word_cosine_distance
+    from textae.noise import NoisePipeline
+
+    model = _teacher_model(tokenizer, consistency=1.0, word_consistency=2.0, reconstruction=0.0)
+    spec = model.batch_spec()
+    assert spec.clean_inputs and spec.word_ids
+    assert not _teacher_model(tokenizer, consistency=1.0, reconstruction=0.0).batch_spec().word_ids
+    texts = corpus[:6]
+    rows = [{"input_ids": x, "text": t, "noise_seed": i} for i, (x, t) in enumerate(zip(encode_texts(tokenizer, texts, 64), texts))]
+
+    def batch_with(noise):
+        collate = TextAECollator(
+            tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, noise=NoisePipeline(noise), tokenizer=tokenizer,
+            max_length=64, clean_inputs=True, word_ids=True,
+        )
+        return collate(rows)
+
+    model.freeze_teacher()
+    model.eval()  # no dropout: the term against its formula
+    clean = batch_with([{"name": "keyboard_typos", "rate": 0.0}])
+    assert (clean["word_ids"] >= 0).any()
+    out = model(**clean, loss_weights={"reconstruction": 0.0})
+    assert out.loss_terms["word_consistency"].item() == pytest.approx(0.0, abs=1e-5)  # clean input: the student's words are the teacher's
+    noisy = batch_with([{"name": "keyboard_typos", "rate": 0.5}])
+    out = model(**noisy)
+    states = model.encoder(noisy["input_ids"], noisy["attention_mask"]).states
+    target = model.__dict__["_teacher"]["encoder"](noisy["clean_input_ids"], noisy["clean_attention_mask"]).states
+    torch.testing.assert_close(out.loss_terms["word_consistency"], word_cosine_distance(states, noisy["word_ids"], target, noisy["clean_word_ids"]))
+    assert out.loss_terms["word_consistency"] > 0.01
+    torch.testing.assert_close(out.loss, out.loss_terms["consistency"] + 2.0 * out.loss_terms["word_consistency"])
+    out.loss_terms["word_consistency"].backward()
+    assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_the_word_term_needs_a_teacher_and_no_reconstruction(tokenizer):
+    with pytest.raises(ValueError, match="word_consistency term needs consistency_target='teacher'"):
+        tiny_model("dae", tokenizer, loss_weights={"word_consistency": 1.0, "reconstruction": 0.0})
+    with pytest.raises(ValueError, match="loss_weights.reconstruction: 0"):
+        _teacher_model(tokenizer, word_consistency=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import textae
 from tests.conftest import make_batch, tiny_model
@@ -12,7 +13,7 @@ from textae.models.losses import cosine_distance, resolve_loss_weights, token_cr
 # each family's effective default weights, as they were when each family resolved them its own way
 DEFAULTS = {
     "ae": {"reconstruction": 1.0, "consistency": 0.0},
-    "dae": {"reconstruction": 1.0, "consistency": 0.0, "anchor": 0.0, "contrastive": 0.0},
+    "dae": {"reconstruction": 1.0, "consistency": 0.0, "anchor": 0.0, "contrastive": 0.0, "word_consistency": 0.0},
     "vae": {"reconstruction": 1.0, "consistency": 0.0, "kl": 1.0},
     "cvae": {"reconstruction": 1.0, "consistency": 0.0, "kl": 1.0, "label": 1.0},
     "vq": {"reconstruction": 1.0, "consistency": 0.0, "codebook": 1.0, "commitment": 0.25},
@@ -65,3 +66,27 @@ def test_token_cross_entropy_ignores_padding_and_cosine_distance_of_equal_vector
     a = torch.randn(3, 5)
     assert cosine_distance(a, 2 * a).abs().item() < 1e-6
     assert cosine_distance(a, -a).item() == pytest.approx(2.0)
+
+
+def test_word_vectors_average_each_words_tokens_and_the_word_distance_trains_the_student_only():
+    from textae.models.losses import word_cosine_distance, word_vectors
+
+    states = torch.randn(2, 5, 4, requires_grad=True)
+    words = torch.tensor([[-1, 0, 0, 1, -1], [-1, 0, 1, 2, -1]])
+    vectors, counts = word_vectors(states, words, 3)
+    assert counts.tolist() == [[2, 1, 0], [1, 1, 1]]
+    torch.testing.assert_close(vectors[0, 0], states[0, 1:3].mean(0))
+    torch.testing.assert_close(vectors[1, 2], states[1, 3])
+    assert word_cosine_distance(states, words, states.detach(), words).item() == pytest.approx(0.0, abs=1e-6)
+    target = torch.randn(2, 4, 4, requires_grad=True)
+    target_words = torch.tensor([[-1, 0, 1, -1], [-1, 0, 1, -1]])  # row 1's word 2 is on one side only
+    loss = word_cosine_distance(states, words, target, target_words)
+    manual = torch.stack([
+        1 - F.cosine_similarity(states[0, 1:3].mean(0), target[0, 1], dim=0),
+        1 - F.cosine_similarity(states[0, 3], target[0, 2], dim=0),
+        1 - F.cosine_similarity(states[1, 1], target[1, 1], dim=0),
+        1 - F.cosine_similarity(states[1, 2], target[1, 2], dim=0),
+    ]).mean()
+    torch.testing.assert_close(loss, manual)
+    loss.backward()
+    assert target.grad is None and states.grad[1, 3].abs().sum() == 0 and states.grad[0, 1].abs().sum() > 0

@@ -71,3 +71,39 @@ def test_errors_name_the_unknown_noise_or_option():
         NoisePipeline([{"name": "insert_emoji", "rate": 0.1, "lang": "klingon"}])
     with pytest.raises(ValueError, match="'name'"):
         NoisePipeline([{"rate": 0.1}])
+
+
+def test_a_list_of_rates_draws_one_per_example_and_p_skips_the_step():
+    import random
+
+    from textae.noise import keyboard_typos
+
+    text = "the quick brown fox"
+    both = NoisePipeline([{"name": "keyboard_typos", "rate": [0.0, 1.0]}])
+    outs = [both.text(text, example_seed(0, 0, i)) for i in range(40)]
+    letters = [i for i, ch in enumerate(text) if ch.isalnum()]
+    # each example met one of the two rates: untouched, or every letter moved to a neighbouring key
+    assert all(o == text or all(o[i] != text[i] for i in letters) for o in outs)
+    assert text in outs and any(o != text for o in outs)
+    never = NoisePipeline([{"name": "keyboard_typos", "rate": 1.0, "p": 0.0}])
+    assert all(never.text(text, example_seed(0, 0, i)) == text for i in range(20))
+    half = NoisePipeline([{"name": "keyboard_typos", "rate": 1.0, "p": 0.5}])
+    touched = sum(half.text(text, example_seed(0, 0, i)) != text for i in range(400))
+    assert 150 < touched < 250
+    # a step with one rate and no p draws exactly as it always did
+    plain = NoisePipeline([{"name": "keyboard_typos", "rate": 0.3}, {"name": "keyboard_typos", "rate": 0.3, "p": 1.0}])
+    from textae.noise.pipeline import _mix
+
+    seed = example_seed(0, 0, 7)
+    once = keyboard_typos(text, 0.3, rng=random.Random(_mix(seed, 0, 0)))
+    assert plain.text(text, seed) == keyboard_typos(once, 0.3, rng=random.Random(_mix(seed, 0, 1)))
+    assert "'rate': [0.0, 1.0]" in repr(both) and "'p': 0.5" in repr(half)
+
+
+def test_bad_rate_lists_and_p_are_named():
+    with pytest.raises(ValueError, match=r"'keyboard_typos' \(step 0\).*rate must be"):
+        NoisePipeline([{"name": "keyboard_typos", "rate": [0.1, 1.5]}])
+    with pytest.raises(ValueError, match=r"'keyboard_typos' \(step 0\): a list of rates needs at least one"):
+        NoisePipeline([{"name": "keyboard_typos", "rate": []}])
+    with pytest.raises(ValueError, match=r"'delete_tokens' \(step 0\): p, the probability.*1.2"):
+        NoisePipeline([{"name": "delete_tokens", "rate": 0.1, "p": 1.2}])

@@ -13,7 +13,9 @@ from torch.utils.data import Sampler
 from ..noise import NoisePipeline, example_seed
 from ..tensors import IGNORE_INDEX, pad_sequences
 from .batching import first_fit_rows
-from .tokenization import encode_texts
+from .tokenization import encode_texts, word_ids_of
+
+NO_WORD = -1  # the word id of a template token, of padding, and of every token of an unaligned row
 
 
 class TextAECollator:
@@ -34,7 +36,12 @@ class TextAECollator:
     corruption is seeded by its ``noise_seed`` (see :class:`SeededExamples`: a new one each epoch);
     rows without one (streaming data) take a seed hashed from their content and ``seed``.
     ``clean_inputs`` adds ``clean_input_ids`` / ``clean_attention_mask``, the uncorrupted encoder input
-    (for a consistency term).
+    (for a consistency term). ``word_ids`` (with ``clean_inputs``) adds ``word_ids`` / ``clean_word_ids``
+    [B, S], the word each token of ``input_ids`` / ``clean_input_ids`` belongs to, so that a term can
+    compare a corrupted word with the same clean word: a row is aligned when the corruption kept its
+    number of words (typos, look-alikes, swapped or doubled letters do) and no token step changed its
+    ids; word k of the noisy row is then word k of the clean one. Every other token, and every token of
+    an unaligned row, gets ``NO_WORD`` (-1).
 
     Packing (mode "lm", ``pack_length`` L): the rows' [BOS] x [EOS] sequences are placed into rows of
     L tokens by :func:`~textae.data.batching.first_fit_rows` (the same fit the
@@ -56,6 +63,7 @@ class TextAECollator:
         encoder_prefix: Sequence[int] = (),
         encoder_suffix: Sequence[int] = (),
         clean_inputs: bool = False,
+        word_ids: bool = False,
         extra_columns: Sequence[str] = (),
         pad_to_multiple_of: int = 1,
         seed: int = 0,
@@ -68,6 +76,8 @@ class TextAECollator:
             raise ValueError("packing (pack_length) needs mode 'lm': an encoder reads one sentence a row")
         if noise is not None and noise.text_steps and tokenizer is None:
             raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
+        if word_ids and (tokenizer is None or not clean_inputs):
+            raise ValueError("word_ids need the tokenizer and clean_inputs (they align the corrupted input with the clean one)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
         self.decoder_pad = pad_token_id if decoder_pad_token_id is None else decoder_pad_token_id
         self.mode = mode
@@ -76,6 +86,7 @@ class TextAECollator:
         self.max_length = max_length
         self.prefix, self.suffix = list(encoder_prefix), list(encoder_suffix)
         self.clean_inputs = clean_inputs
+        self.word_ids = word_ids
         self.extra_columns = tuple(extra_columns)
         # few distinct shapes let kernels (oneDNN, cuDNN, torch.compile) reuse what they prepared
         self.multiple = max(1, pad_to_multiple_of)
@@ -94,18 +105,58 @@ class TextAECollator:
 
     def corrupt(self, rows: list[dict]) -> list[list[int]]:
         """The corrupted token ids (no specials) of each row."""
+        return self._corrupt(rows, with_words=False)[0]
+
+    def _corrupt(self, rows: list[dict], with_words: bool) -> tuple[list[list[int]], list[list[int] | None] | None]:
+        """(corrupted ids of each row, and with ``with_words`` the word id of each of those tokens, or
+        None for a row whose ids a token step changed: its words are no longer the text's)."""
         seeds = [self._row_seed(r) for r in rows]
-        if self.noise.text_steps:
-            missing = [i for i, r in enumerate(rows) if not isinstance(r.get("text"), str)]
-            if missing:
-                raise ValueError("text-level noise needs each row's raw 'text' (tokenize_dataset(..., keep_text=True))")
+        words = None
+        if self.noise and self.noise.text_steps:
+            self._require_text(rows, "text-level noise")
             texts = [self.noise.text(r["text"], seed) for r, seed in zip(rows, seeds)]
-            ids = encode_texts(self.tokenizer, texts, self.max_length or 10**9, warn=False)  # counted once, when the data was tokenized
+            ids = encode_texts(self.tokenizer, texts, self._limit, warn=False)  # counted once, when the data was tokenized
+            if with_words:
+                words = word_ids_of(self.tokenizer, texts, self._limit)
+                words = [w if x else None for w, x in zip(words, ids)]
             # a text corrupted down to nothing would leave the encoder an empty input
             ids = [x if x else list(r["input_ids"]) for x, r in zip(ids, rows)]
         else:
             ids = [list(r["input_ids"]) for r in rows]
-        return [self.noise.tokens(x, seed) for x, seed in zip(ids, seeds)]
+            if with_words:
+                words = self._clean_word_ids(rows)
+        if not self.noise:
+            return ids, words
+        out = [self.noise.tokens(x, seed) for x, seed in zip(ids, seeds)]
+        if with_words:
+            words = [w if w is not None and o == x and len(w) == len(o) else None for w, o, x in zip(words, out, ids)]
+        return out, words
+
+    @property
+    def _limit(self) -> int:
+        return self.max_length or 10**9
+
+    @staticmethod
+    def _require_text(rows: list[dict], what: str) -> None:
+        if any(not isinstance(r.get("text"), str) for r in rows):
+            raise ValueError(f"{what} needs each row's raw 'text' (tokenize_dataset(..., keep_text=True))")
+
+    def _clean_word_ids(self, rows: list[dict]) -> list[list[int] | None]:
+        self._require_text(rows, "word_ids")
+        words = word_ids_of(self.tokenizer, [r["text"] for r in rows], self._limit)
+        # the row's ids came from the same tokenizer; a row they do not match is left unaligned
+        return [w if len(w) == len(r["input_ids"]) else None for w, r in zip(words, rows)]
+
+    def _aligned_word_ids(self, noisy: list, clean: list, shapes: tuple[torch.Size, torch.Size]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``word_ids`` / ``clean_word_ids`` of the shapes of ``input_ids`` / ``clean_input_ids``: a
+        row's words where both sides have as many words, ``NO_WORD`` elsewhere."""
+        out_noisy, out_clean = torch.full(shapes[0], NO_WORD, dtype=torch.long), torch.full(shapes[1], NO_WORD, dtype=torch.long)
+        start = len(self.prefix)
+        for i, (n, c) in enumerate(zip(noisy, clean)):
+            if n is not None and c is not None and n and c and max(n) == max(c):
+                out_noisy[i, start : start + len(n)] = torch.as_tensor(n)
+                out_clean[i, start : start + len(c)] = torch.as_tensor(c)
+        return out_noisy, out_clean
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
@@ -121,10 +172,13 @@ class TextAECollator:
         if self.mode == "lm":
             batch["input_ids"], batch["attention_mask"] = pad_sequences(full, self.decoder_pad, self.multiple)
         else:
-            encoder_in = self.corrupt(rows) if self.noise else clean
+            encoder_in, words = self._corrupt(rows, self.word_ids) if (self.noise or self.word_ids) else (clean, None)
             batch["input_ids"], batch["attention_mask"] = pad_sequences([self._wrap(x) for x in encoder_in], self.pad, self.multiple)
             if self.clean_inputs:
                 batch["clean_input_ids"], batch["clean_attention_mask"] = pad_sequences([self._wrap(x) for x in clean], self.pad, self.multiple)
+            if self.word_ids:
+                shapes = batch["input_ids"].shape, batch["clean_input_ids"].shape
+                batch["word_ids"], batch["clean_word_ids"] = self._aligned_word_ids(words, self._clean_word_ids(rows), shapes)
         for name in self.extra_columns:
             batch[name] = torch.as_tensor([r[name] for r in rows], dtype=torch.long)
         return batch

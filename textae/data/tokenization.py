@@ -131,6 +131,18 @@ def encode_texts_flagged(tokenizer, texts: list[str], max_length: int) -> tuple[
     return [list(x[:max_length]) for x in out], [len(x) > max_length for x in out]
 
 
+def word_ids_of(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """The word index of each token of each text, as :func:`encode_texts` tokenizes it (no special
+    tokens, truncated to ``max_length``). Words are the tokenizer's pre-tokenizer words (BERT: runs
+    of letters and digits, each punctuation mark its own), numbered from 0. Needs a fast tokenizer."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"word ids need a fast (Rust) tokenizer; {type(tokenizer).__name__} is not one")
+    if not texts:
+        return []
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)
+    return [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(texts))]
+
+
 def special_template(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts around a text with ``add_special_tokens=True``: (prefix, suffix).
 

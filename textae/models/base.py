@@ -191,7 +191,10 @@ class TextAutoencoderModel(AutoencoderTexts, TextAEModelBase):
     def encode_latent(self, input_ids, attention_mask, sample: bool | None = None, inputs_embeds=None, **condition) -> BottleneckOutput:
         """input_ids [B, S] → the bottleneck's output (latent [B, d] and its losses)."""
         self.refuse_condition(condition)
-        return self.bottleneck(self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds), sample=sample)
+        states = self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds)
+        out = self.bottleneck(states, sample=sample)
+        out.encoder_states = states  # the token states, for terms that compare tokens (the DAE's word term)
+        return out
 
     def decoder_inputs(self, dec_inputs: torch.Tensor, dec_mask: torch.Tensor) -> torch.Tensor:
         """The decoder's input tokens [B, T] in training (a family may corrupt them: word dropout)."""

@@ -16,6 +16,12 @@ which keeps the clean embeddings where the pretrained model put them. A ``recons
 A ``contrastive`` weight > 0 adds an in-batch InfoNCE term over the same targets: each corrupted
 sentence's embedding must be closer (cosine ÷ ``contrastive_temperature``) to its own clean target
 than to the other sentences' of the batch, so the noisy embeddings cannot drift together.
+
+A ``word_consistency`` weight > 0 (teacher target, no reconstruction) distils at the level of words:
+each word of the corrupted sentence (the mean of its token states) is pulled toward the teacher's
+state of the same clean word, 1 − cos, over the words the noise kept in place (a misspelt word is
+still word k; see the collator's ``word_ids``). A misspelling becomes other word pieces; this term
+tells the student, piece by piece, what those pieces stand for.
 """
 
 import copy
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 
 from ..noise import TSDAE_DELETION_RATE
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel
-from .losses import cosine_distance
+from .losses import cosine_distance, word_cosine_distance
 
 TSDAE_NOISE = [{"name": "delete_tokens", "rate": TSDAE_DELETION_RATE}]
 CONSISTENCY_TARGETS = ("self", "teacher")
@@ -54,8 +60,10 @@ class ConsistencyMixin:
             clean = self.encode_latent(clean_input_ids, clean_attention_mask, **condition).latent
         return cosine_distance(noisy_latent, clean)
 
-    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict) -> dict:
-        """The weighted terms that compare the noisy embeddings ``latent`` with the clean inputs."""
+    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict, noisy_states=None, words=(None, None)) -> dict:
+        """The weighted terms that compare the noisy embeddings ``latent`` with the clean inputs
+        (``noisy_states``: the encoder's token states of the noisy input where the step has them;
+        ``words``: the batch's ``word_ids`` / ``clean_word_ids``)."""
         if weights["consistency"] > 0:
             return {"consistency": self.consistency_loss(latent, clean_input_ids, clean_attention_mask, **condition)}
         return {}
@@ -67,16 +75,21 @@ class ConsistencyMixin:
     def forward(self, input_ids=None, attention_mask=None, labels=None, latent=None, loss_weights=None, **inputs) -> TextAEOutput:
         # the clean view of the batch: ``clean_input_ids`` / ``clean_attention_mask`` [B, S]
         clean = inputs.pop("clean_input_ids", None), inputs.pop("clean_attention_mask", None)
+        words = inputs.pop("word_ids", None), inputs.pop("clean_word_ids", None)
         if latent is not None or clean[0] is None:
             return super().forward(input_ids, attention_mask, labels, latent, loss_weights, **inputs)
         weights = self.resolved_loss_weights(loss_weights)
         condition = {k: inputs[k] for k in self.condition_keys if k in inputs}
+        states = None
         if self.skips_decoder(weights):
             bottleneck = self.encode_latent(input_ids, attention_mask, sample=inputs.get("sample"), **condition)
             out = TextAEOutput(latent=bottleneck.latent, loss_terms=dict(bottleneck.losses), stats=dict(bottleneck.stats))
+            states = bottleneck.encoder_states
         else:
             out = super().forward(input_ids, attention_mask, labels, None, loss_weights, **inputs)
-        terms = self.consistency_terms(out.latent, *clean, weights, condition)
+            if words[0] is not None and weights.get("word_consistency", 0.0) > 0:  # evaluation runs the decoder: the word term needs the token states too
+                states = self.encode_latent(input_ids, attention_mask, **condition).encoder_states
+        terms = self.consistency_terms(out.latent, *clean, weights, condition, noisy_states=states, words=words)
         if terms or out.loss is None:
             out.loss_terms.update(terms)
             out.loss = self.combine_losses(out.loss_terms, loss_weights)
@@ -95,6 +108,10 @@ class TextDAEConfig(TextAutoencoderConfig):
     consistency_target: str = "self"
     contrastive_temperature: float = 0.05
 
+    def _weighted(self, term: str) -> bool:
+        weight = (self.loss_weights or {}).get(term)
+        return bool(weight) if not isinstance(weight, dict) else True
+
     @classmethod
     def default_noise(cls) -> list[dict]:
         return [dict(step) for step in TSDAE_NOISE]
@@ -108,6 +125,8 @@ class TextDAEConfig(TextAutoencoderConfig):
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
         if (self.loss_weights or {}).get("anchor") and self.consistency_target != "teacher":
             raise ValueError("the anchor term needs consistency_target='teacher' (it anchors to the frozen teacher)")
+        if self._weighted("word_consistency") and (self.consistency_target != "teacher" or (self.loss_weights or {}).get("reconstruction", 1.0) != 0):
+            raise ValueError("the word_consistency term needs consistency_target='teacher' and loss_weights.reconstruction: 0 (it distils the teacher's word states into an encoder trained alone)")
         super().__post_init__(**kwargs)
 
 
@@ -116,11 +135,16 @@ class TextDAE(ConsistencyMixin, TextAutoencoderModel):
     stay put under noisy input; ``reconstruct`` gives back clean text."""
 
     config_class = TextDAEConfig
-    clean_input_terms = ("consistency", "anchor", "contrastive")
+    clean_input_terms = ("consistency", "anchor", "contrastive", "word_consistency")
 
     def default_loss_weights(self) -> dict[str, float]:
-        # anchor and contrastive are optional like consistency: computed only when weighted
-        return {**super().default_loss_weights(), "anchor": 0.0, "contrastive": 0.0}
+        # anchor, contrastive and word_consistency are optional like consistency: computed only when weighted
+        return {**super().default_loss_weights(), "anchor": 0.0, "contrastive": 0.0, "word_consistency": 0.0}
+
+    def batch_spec(self, loss_weights=None):
+        # the word term compares words: batches carry which word each token belongs to
+        named = "word_consistency" in {**(self.config.loss_weights or {}), **(loss_weights or {})}
+        return dataclasses.replace(super().batch_spec(loss_weights), word_ids=named)
 
     def prepare_for_training(self) -> None:
         super().prepare_for_training()
@@ -139,16 +163,22 @@ class TextDAE(ConsistencyMixin, TextAutoencoderModel):
     @torch.no_grad()
     def teacher_latent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The frozen teacher's embeddings [B, d] of encoder inputs [B, S] (no dropout, no gradient)."""
+        return self.teacher_outputs(input_ids, attention_mask)[0]
+
+    @torch.no_grad()
+    def teacher_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """(embeddings [B, d], token states [B, S, H]) of the frozen teacher."""
         if self.__dict__.get("_teacher") is None:
             self.freeze_teacher()
         teacher = self.__dict__["_teacher"].to(input_ids.device)
-        return teacher["bottleneck"](teacher["encoder"](input_ids, attention_mask), sample=False).latent
+        states = teacher["encoder"](input_ids, attention_mask)
+        return teacher["bottleneck"](states, sample=False).latent, states.states
 
     def skips_decoder(self, weights: dict) -> bool:
         # distillation alone (teacher target, reconstruction weight 0): the decoder is not run in training
         return self.config.consistency_target == "teacher" and self.training and float(weights["reconstruction"]) == 0.0
 
-    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict) -> dict:
+    def consistency_terms(self, latent, clean_input_ids, clean_attention_mask, weights: dict, condition: dict, noisy_states=None, words=(None, None)) -> dict:
         if self.config.consistency_target != "teacher":
             terms = super().consistency_terms(latent, clean_input_ids, clean_attention_mask, weights, condition)
             if weights["contrastive"] > 0:
@@ -156,8 +186,12 @@ class TextDAE(ConsistencyMixin, TextAutoencoderModel):
                     target = self.encode_latent(clean_input_ids, clean_attention_mask).latent
                 terms["contrastive"] = self.contrastive_loss(latent, target)
             return terms
-        target = self.teacher_latent(clean_input_ids, clean_attention_mask)
+        target, target_states = self.teacher_outputs(clean_input_ids, clean_attention_mask)
         terms = {}
+        if weights["word_consistency"] > 0:
+            if noisy_states is None or words[0] is None:
+                raise ValueError("word_consistency needs the batch's word_ids (the collator's word_ids=True)")
+            terms["word_consistency"] = word_cosine_distance(noisy_states.states, words[0], target_states, words[1])
         if weights["consistency"] > 0:
             terms["consistency"] = cosine_distance(latent, target)
         if weights["anchor"] > 0:

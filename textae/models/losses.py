@@ -28,6 +28,34 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)).mean()
 
 
+def word_vectors(states: torch.Tensor, word_ids: torch.Tensor, num_words: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean token state of each word: states [B, T, H] and word_ids [B, T] (−1: no word) →
+    (vectors [B, W, H], token counts [B, W]) with W = ``num_words``; a word without tokens is 0."""
+    batch, _, hidden = states.shape
+    valid = word_ids >= 0
+    slot = (torch.arange(batch, device=states.device)[:, None] * num_words + word_ids.clamp(min=0))[valid]
+    sums = states.new_zeros(batch * num_words, hidden, dtype=torch.float32).index_add(0, slot, states[valid].float())
+    counts = states.new_zeros(batch * num_words, dtype=torch.float32).index_add(0, slot, states.new_ones(slot.shape, dtype=torch.float32))
+    vectors = sums / counts.clamp(min=1.0)[:, None]
+    return vectors.view(batch, num_words, hidden), counts.view(batch, num_words)
+
+
+def word_cosine_distance(states, word_ids, target_states, target_word_ids) -> torch.Tensor:
+    """Mean over the words present on both sides of 1 − cos(word vector, target word vector), each
+    the mean of its tokens' states ([B, T, H] with word ids [B, T], −1 for none); 0 (with a graph)
+    when no word is on both sides."""
+    num_words = int(max(word_ids.max().item(), target_word_ids.max().item())) + 1
+    if num_words <= 0:
+        return states.sum() * 0.0
+    vectors, counts = word_vectors(states, word_ids, num_words)
+    with torch.no_grad():
+        targets, target_counts = word_vectors(target_states, target_word_ids, num_words)
+    both = (counts > 0) & (target_counts > 0)
+    if not both.any():
+        return states.sum() * 0.0
+    return (1.0 - F.cosine_similarity(vectors[both], targets[both], dim=-1)).mean()
+
+
 def resolve_loss_weights(defaults: Mapping[str, float], configured: Mapping[str, float] | None = None, per_step: Mapping[str, float] | None = None) -> dict[str, float]:
     """The weight of every term: ``per_step`` over ``configured`` over the family's ``defaults``.
 

@@ -46,7 +46,9 @@ class BatchSpec:
     ``clean_inputs``: whether batches also carry the uncorrupted encoder inputs;
     ``noise``: the input corruption steps (None: none), and ``noise_ids``, what its token steps need
     of the encoder's tokenizer (``mask_id``, ``vocab_size``, ``special_ids``);
-    ``encoder_pad_token_id``: what pads the encoder's inputs (None: the model's PAD)."""
+    ``encoder_pad_token_id``: what pads the encoder's inputs (None: the model's PAD);
+    ``word_ids``: whether batches also carry the word of each token of the corrupted and the clean
+    inputs (``word_ids`` / ``clean_word_ids``, aligned where the noise kept the words)."""
 
     format: str = "autoencoder"
     encoder_prefix: tuple[int, ...] = ()
@@ -56,6 +58,7 @@ class BatchSpec:
     noise: list[dict] | None = field(default=None, compare=False)
     noise_ids: dict | None = field(default=None, compare=False)
     encoder_pad_token_id: int | None = None
+    word_ids: bool = False
 
 
 class FamilyProtocol:

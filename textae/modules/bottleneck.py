@@ -20,7 +20,8 @@ from .encoder import EncoderStates
 @dataclass
 class BottleneckOutput:
     """latent: [B, d] or [B, L, d]; latent_mask: [B, L] for per-position latents, else None;
-    mean / logvar: [B, d], the Gaussian posterior q(z|x) when the bottleneck has one."""
+    mean / logvar: [B, d], the Gaussian posterior q(z|x) when the bottleneck has one;
+    encoder_states: the encoder's output it was computed from (set by the model's ``encode_latent``)."""
 
     latent: torch.Tensor
     latent_mask: torch.Tensor | None = None
@@ -28,6 +29,7 @@ class BottleneckOutput:
     logvar: torch.Tensor | None = None
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    encoder_states: object | None = None
 
 
 class Bottleneck(nn.Module):

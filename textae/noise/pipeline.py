@@ -1,6 +1,10 @@
 """Composing noises from a list of specs, seeded per example.
 
 A spec is a dict ``{"name": <a key of NOISES>, "rate": ..., <other options of that function>}``.
+Two options belong to the pipeline, not to the function: ``rate`` may be a list of rates, one drawn
+per example (several rates in one run: ``rate: [0.05, 0.1, 0.2, 0.3]``), and ``p`` is the
+probability that the step acts on an example at all (default 1), so a chain of steps can corrupt
+each sentence with only some of them.
 :class:`NoisePipeline` splits the steps by level: text steps run on the string before tokenisation,
 token steps on the ids after it; each level keeps the order of the list. Each call takes a seed,
 which the caller derives with :func:`example_seed` from (base seed, epoch, example index): the
@@ -97,16 +101,29 @@ class NoisePipeline:
         context = {"mask_id": mask_id, "vocab_size": vocab_size, "exclude": tuple(special_ids)}
         self.text_steps: list[tuple[str, dict]] = []
         self.token_steps: list[tuple[str, dict]] = []
+        self._draws: dict[int, tuple[float, list | None]] = {}  # id(options) → (p, rates drawn from)
         for i, spec in enumerate(specs):
-            name, options = self._parse(i, spec, context)
+            name, options, draw = self._parse(i, spec, context)
             (self.text_steps if name in TEXT_NOISES else self.token_steps).append((name, options))
+            self._draws[id(options)] = draw
 
     @staticmethod
-    def _parse(i: int, spec: Mapping, context: Mapping) -> tuple[str, dict]:
+    def _parse(i: int, spec: Mapping, context: Mapping) -> tuple[str, dict, tuple[float, list | None]]:
         if not isinstance(spec, Mapping) or "name" not in spec:
             raise ValueError(f"noise step {i} must be a mapping with a 'name', got {spec!r}")
         options = dict(spec)
         name = options.pop("name")
+        p = options.pop("p", 1.0)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"noise {name!r} (step {i}): p, the probability that the step acts, must be in [0, 1], got {p!r}")
+        rates = options.get("rate")
+        if isinstance(rates, (list, tuple)):
+            if not rates:
+                raise ValueError(f"noise {name!r} (step {i}): a list of rates needs at least one rate")
+            rates = list(rates)
+            options["rate"] = rates[0]  # checked below with each of the others
+        else:
+            rates = None
         if name not in NOISES:
             raise ValueError(f"unknown noise {name!r} (step {i}); known noises: {sorted(NOISES)}")
         fn = NOISES[name]
@@ -122,29 +139,45 @@ class NoisePipeline:
             needed = ", ".join(map(repr, missing))
             raise ValueError(f"noise {name!r} (step {i}) needs option {needed} (set it in the spec or pass it to NoisePipeline)")
         # a dry run on empty input checks the values now rather than at the first batch
-        try:
-            fn("" if name in TEXT_NOISES else [], rng=random.Random(0), **options)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"noise {name!r} (step {i}): {err}") from err
-        return name, options
+        for rate in rates or [options.get("rate")]:
+            try:
+                fn("" if name in TEXT_NOISES else [], rng=random.Random(0), **({**options, "rate": rate} if rates else options))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"noise {name!r} (step {i}): {err}") from err
+        return name, options, (float(p), rates)
+
+    def _step_options(self, options: dict, rng: random.Random) -> dict | None:
+        """This example's options of a step (its rate drawn from the list), or None if it skips it.
+        Drawn from a stream of its own, so a step without ``p`` or a list draws exactly as before."""
+        p, rates = self._draws[id(options)]
+        if p < 1.0 and rng.random() >= p:
+            return None
+        return {**options, "rate": rng.choice(rates)} if rates else options
 
     def __bool__(self) -> bool:
         return bool(self.text_steps or self.token_steps)
 
     def __repr__(self) -> str:
-        steps = [{"name": n, **o} for n, o in self.text_steps + self.token_steps]
+        steps = []
+        for n, o in self.text_steps + self.token_steps:
+            p, rates = self._draws[id(o)]
+            steps.append({"name": n, **o, **({"rate": rates} if rates else {}), **({"p": p} if p < 1.0 else {})})
         return f"NoisePipeline({steps!r})"
 
     def text(self, text: str, seed: int) -> str:
         """Applies the text steps, in order, to one example's string (before tokenisation)."""
         for k, (name, options) in enumerate(self.text_steps):
             # one stream per step: a step's draws do not depend on how many the others made
-            text = NOISES[name](text, rng=random.Random(_mix(seed, 0, k)), **options)
+            chosen = self._step_options(options, random.Random(_mix(seed, 2, k)))
+            if chosen is not None:
+                text = NOISES[name](text, rng=random.Random(_mix(seed, 0, k)), **chosen)
         return text
 
     def tokens(self, ids: Sequence[int], seed: int) -> list[int]:
         """Applies the token steps, in order, to one example's ids (no special tokens)."""
         ids = list(ids)
         for k, (name, options) in enumerate(self.token_steps):
-            ids = NOISES[name](ids, rng=random.Random(_mix(seed, 1, k)), **options)
+            chosen = self._step_options(options, random.Random(_mix(seed, 3, k)))
+            if chosen is not None:
+                ids = NOISES[name](ids, rng=random.Random(_mix(seed, 1, k)), **chosen)
         return ids

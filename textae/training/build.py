@@ -261,6 +261,7 @@ def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator
         encoder_prefix=spec.encoder_prefix,
         encoder_suffix=spec.encoder_suffix,
         clean_inputs=spec.clean_inputs,
+        word_ids=spec.word_ids,
         extra_columns=spec.condition_keys if recipe.data.label_column else (),
         pad_to_multiple_of=recipe.train.pad_to_multiple_of,
         seed=recipe.train.seed,
