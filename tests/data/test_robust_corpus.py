@@ -34,3 +34,14 @@ def test_the_corpus_is_deduplicated_and_holds_no_stsb_dev_sentence(tmp_path):
     assert "the held out one." not in lowered and "another dev one." not in lowered
     assert {"sst train 0", "snips dev", "ptb valid", "yelp 1", "a dog runs."} <= set(lowered)
     assert counts["dropped_as_duplicate"] == 4 and counts["dropped_as_stsb_dev"] == 2 and counts["sentences"] == len(corpus)
+
+
+def test_the_pairs_tsv_loads_back_as_the_corpus_through_the_recipes_text_columns(tmp_path):
+    import datasets
+
+    from textae.data.loading import merge_text_columns
+
+    corpus = ["one sentence.", "a second\twith a tab", "the third"]  # odd: the last row has one sentence
+    _module().write_pairs_tsv(corpus, tmp_path / "train.tsv")
+    ds = datasets.load_dataset("csv", data_files=str(tmp_path / "train.tsv"), delimiter="\t", quoting=3, cache_dir=str(tmp_path / "cache"))["train"]
+    assert merge_text_columns(ds, ["sentence1", "sentence2"])["text"] == ["one sentence.", "a second with a tab", "the third"]
