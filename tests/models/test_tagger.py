@@ -126,3 +126,29 @@ def test_the_head_starts_at_the_log_priors_and_the_loss_ignores_padding(tokenize
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
         TextTaggerConfig(**settings)
+
+
+def test_training_batches_are_corrupted_per_epoch_and_alike_in_a_rerun():
+    from tests.conftest import TINY_ENCODER
+    from textae.data import SeededExamples
+    from textae.training import load_recipe
+    from textae.training.build import build_model, make_collator, prepare_data, train_loader
+
+    tree = {
+        "model": {"family": "tagger", "encoder_config": TINY_ENCODER},
+        "data": {"source": "synthetic", "synthetic_train_size": 32, "synthetic_eval_size": 8, "max_seq_length": 24},
+        "train": {"batch_size": 8},
+    }
+    recipe = load_recipe(None, base=tree)
+    tokenizer, train_ds, *_ = prepare_data(recipe)
+    model = build_model(recipe, tokenizer)
+
+    def first_batch(epoch):
+        loader, sampler = train_loader(train_ds, make_collator(model, recipe), recipe)
+        sampler.set_epoch(epoch)
+        assert isinstance(loader.dataset, SeededExamples)
+        return next(iter(loader))
+
+    a, b, c = first_batch(0), first_batch(0), first_batch(1)
+    assert torch.equal(a["tag_labels"], b["tag_labels"]) and torch.equal(a["input_ids"], b["input_ids"])
+    assert not torch.equal(a["input_ids"], c["input_ids"])
