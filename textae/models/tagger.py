@@ -12,9 +12,9 @@ reads ``[BOS] corrupt(x) [EOS]`` and its loss ``tagging`` is the token cross-ent
 classes (optionally class-weighted), BOS / EOS / padding excluded.
 
 ``replace_words`` draws its replacements from the tokenizer's whole-word vocabulary
-(:func:`whole_words`: its tokens made of letters only, no subword pieces nor specials), so a
-replaced word is a real word of the encoder's vocabulary and the tagger cannot spot it by its
-spelling alone; nothing extra is saved with the model.
+(:func:`whole_words`: the words of letters it reads as one token), so a replaced word is a word of
+the encoder's vocabulary and the tagger cannot spot it by its spelling alone; the list comes from
+the saved tokenizer, nothing extra is saved with the model.
 """
 
 from __future__ import annotations
@@ -86,10 +86,14 @@ class TextTaggerConfig(TextEncoderOnlyConfig):
 
 
 def whole_words(tokenizer) -> tuple[str, ...]:
-    """The tokenizer's tokens that are whole words of letters (no subword piece, special token,
-    digit or punctuation), sorted: the words ``replace_words`` draws from."""
+    """The words of letters (two or more) that the tokenizer reads as one token of its vocabulary,
+    sorted: the words ``replace_words`` draws from. Tokens are decoded first, so that a byte-level
+    BPE's "Ġword" or a WordPiece's "##ing" counts as the text it stands for."""
     specials = set(tokenizer.all_special_tokens)
-    return tuple(sorted(t for t in tokenizer.get_vocab() if t.isalpha() and len(t) > 1 and t not in specials))
+    decoded = {tokenizer.convert_tokens_to_string([t]).strip() for t in tokenizer.get_vocab() if t not in specials}
+    words = sorted(w for w in decoded if w.isalpha() and len(w) > 1)
+    ids = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    return tuple(w for w, x in zip(words, ids) if len(x) == 1)
 
 
 @dataclass
