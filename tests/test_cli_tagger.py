@@ -40,6 +40,8 @@ def test_eval_reports_the_same_scores_at_each_run(tagger_run, capsys):
     assert main(["eval", str(run)]) == 0
     assert json.loads((run / "eval.json").read_text())["tagging"] == first
     assert set(TAG_NAMES) <= set(first) and first["tokens"] > 0
+    # the run's final evaluation (through accelerate's loader, read twice) saw the same corruption
+    assert first == json.loads((run / "metrics.json").read_text())["tagging"]
 
 
 def test_tag_prints_each_line_as_tokens_with_their_class(tagger_run, capsys):

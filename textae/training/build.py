@@ -320,12 +320,23 @@ def train_loader(train_ds, collator, recipe: Recipe):
 
 
 
+class EvalBatches(LengthGroupedBatchSampler):
+    """The eval batches, in length order, keyed at epoch 0 for good: accelerate's prepared loader
+    calls ``set_epoch`` with a count of its passes, which would corrupt each evaluation differently."""
+
+    def __init__(self, lengths, batch_size: int, with_epoch: bool):
+        super().__init__(lengths, batch_size, shuffle=False, with_epoch=with_epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+
 def eval_loader(eval_ds, collator, recipe: Recipe):
     if recipe.data.streaming:
         return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
     if len(eval_ds) == 0:
         raise ValueError("the evaluation set is empty (after dropping empty texts); check data.eval_files / data.eval_split")
     seeded = collator.corrupts  # the same corruption at every evaluation
-    order = LengthGroupedBatchSampler(column_array(eval_ds, "length"), recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
+    order = EvalBatches(column_array(eval_ds, "length"), recipe.train.eval_batch_size, with_epoch=seeded)
     return DataLoader(SeededExamples(eval_ds, recipe.train.seed) if seeded else eval_ds, batch_sampler=order, collate_fn=collator)
 
