@@ -18,6 +18,7 @@ import torch
 import textae
 from textae.data import TextAECollator, encode_texts, synthetic_dataset, train_tokenizer
 from textae.data.tokenization import special_ids
+from textae.training.build import tagged_noise
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -68,8 +69,10 @@ def conditioning(model, n: int) -> dict[str, torch.Tensor]:
 def make_batch(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
     labels = conditioning(model, len(texts)).get("class_label")
     extra = ("class_label",) if labels is not None else ()
-    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format, extra_columns=extra)
-    rows = [{"input_ids": ids} for ids in encode_texts(tokenizer, texts, 64)]
+    # a family that tags its noise (the tagger) gets its tagged corruption, seeded per row
+    tagging = tagged_noise(model.batch_spec())
+    collator = TextAECollator(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, mode=model.batch_format, extra_columns=extra, tokenizer=tokenizer, tagged_noise=tagging)
+    rows = [{"input_ids": ids, "text": text, "noise_seed": i} for i, (ids, text) in enumerate(zip(encode_texts(tokenizer, texts, 64), texts))]
     if labels is not None:
         rows = [{**row, "class_label": int(y)} for row, y in zip(rows, labels)]
     return collator(rows)

@@ -1,10 +1,11 @@
-"""The ``textae`` command: train | eval | generate | encode | export.
+"""The ``textae`` command: train | eval | generate | encode | export | tag.
 
     textae train RECIPE.yaml [section.key=value ...] [--resume | --overwrite]
     textae eval RUN_DIR
     textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--prior DIR] [--label NAME]
     textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
     textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
+    textae tag RUN_DIR --input FILE|-      (a noise tagger: each token/class of each line)
 
 Several processes: ``accelerate launch [options] -m textae train RECIPE.yaml``.
 
@@ -52,6 +53,13 @@ def _iter_lines(path: str):
                 raise SystemExit(f"textae: {path} line {number} is not valid UTF-8") from None
             if line:
                 yield line
+
+
+def _iter_input(path: str):
+    """The stripped non-empty lines of ``path``, or of stdin for "-"."""
+    if path != "-":
+        return _iter_lines(path)
+    return (line.strip() for line in sys.stdin if line.strip())
 
 
 def _read_lines(path: str) -> list[str]:
@@ -211,6 +219,20 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_tag(args) -> int:
+    """Streams the input in chunks; each line prints as its tokens, ``token/class`` separated by spaces."""
+    import itertools
+
+    model = _load_model(args.run_dir)
+    if not model.offers(protocol.TAG):
+        raise SystemExit(f"textae: {args.run_dir} holds a {type(model).__name__}, not a noise tagger (train one with model.family: tagger)")
+    lines = _iter_input(args.input)
+    while chunk := list(itertools.islice(lines, args.batch_size)):
+        for tagged in model.tag(chunk, batch_size=args.batch_size):
+            print(" ".join(f"{token}/{name}" for token, name in tagged))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--sentence-transformers", metavar="OUT", help="write a sentence-transformers model folder to OUT")
     target.add_argument("--hf-encoder", metavar="OUT", help="ELECTRA: write the discriminator as an HF encoder checkpoint to OUT")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("tag", help="noise taggers: print each token of each line with its noise class")
+    p.add_argument("run_dir")
+    p.add_argument("--input", required=True, help="a text file, one sentence a line, or - for stdin")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=cmd_tag)
     return parser
 
 

@@ -22,8 +22,9 @@ def test_loss_is_finite_and_output_has_loss_first(family, tokenizer, corpus):
     out = model(**make_batch(model, tokenizer, corpus[:4]))
     assert list(out.keys())[0] == "loss"
     assert torch.isfinite(out.loss)
-    # the token-prediction term: the decoders' reconstruction, or the masked LM's mlm (ELECTRA's generator, family mlm)
-    assert set(out.loss_terms) & {"reconstruction", "mlm"}
+    # the token-prediction term: the decoders' reconstruction, the masked LM's mlm (ELECTRA's generator,
+    # family mlm), or the tagger's per-token noise classes
+    assert set(out.loss_terms) & {"reconstruction", "mlm", "tagging"}
 
 
 def test_gradients_reach_every_trainable_parameter(family, tokenizer, corpus):

@@ -65,3 +65,20 @@ def test_tokens_take_the_strongest_class_of_their_characters(tokenizer):
     tags[4], tags[6] = INSERTED, LOOKALIKE  # 'c' and 't' of "cat"
     assert token_tags(tags, [(0, 3), (4, 7), (0, 0)]) == [ORIGINAL, LOOKALIKE, ORIGINAL]
     assert [TAG_NAMES[t] for t in token_tags(tags, [(4, 5)])] == ["inserted"]
+
+
+def test_tagged_noise_reads_pipeline_specs_with_rate_lists_and_p():
+    from textae.noise.labels import TaggedNoise
+
+    noise = TaggedNoise([{"name": "replace_words", "rate": [0.3, 0.6], "p": 0.5}, {"name": "homoglyphs", "rate": 0.3}], vocabulary=["river"])
+    outs = [noise(TEXTS[0], seed) for seed in range(20)]
+    assert outs[3] == noise(TEXTS[0], 3)  # seeded
+    assert all(len(text) == len(tags) for text, tags in outs)
+    replaced = [REPLACED in tags for _, tags in outs]
+    assert any(replaced) and not all(replaced)  # p: only some sentences get words replaced
+    with pytest.raises(ValueError, match="unknown tagged noise step 'smear' \\(step 1\\)"):
+        TaggedNoise([{"name": "homoglyphs", "rate": 0.1}, {"name": "smear", "rate": 0.1}])
+    with pytest.raises(ValueError, match="noise 'replace_words' \\(step 0\\): p, the probability"):
+        TaggedNoise([{"name": "replace_words", "rate": 0.1, "p": 2}], vocabulary=["a"])
+    with pytest.raises(ValueError, match="needs a vocabulary"):
+        TaggedNoise([{"name": "replace_words", "rate": 0.1}])

@@ -29,6 +29,7 @@ MODELS = {
     "lm": {"decoder_config": TINY_DECODER},
     "electra": {"encoder_config": TINY_ENCODER},
     "mlm": {"encoder_config": TINY_ENCODER},
+    "tagger": {"encoder_config": TINY_ENCODER},
 }
 
 

@@ -47,3 +47,15 @@ def test_a_missing_pretrained_model_is_named(tmp_path):
     assert resolve_pretrained(str(tmp_path)) == str(tmp_path)
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         resolve_pretrained("no-such-model")
+
+
+def test_every_evaluation_reads_the_same_corruption_however_often_the_loader_is_read():
+    from textae.training.build import eval_loader, prepare_data
+
+    r = recipe(family="tagger")
+    tokenizer, _, eval_ds, *_ = prepare_data(r)
+    loader = eval_loader(eval_ds, make_collator(build_model(r, tokenizer), r), r)
+    first = next(iter(loader))
+    loader.batch_sampler.set_epoch(3)  # what accelerate's prepared loader does at each pass
+    again = next(iter(loader))
+    assert all(first[k].equal(again[k]) for k in first) and "tag_labels" in first

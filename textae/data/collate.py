@@ -11,9 +11,10 @@ from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
 from ..noise import NoisePipeline, example_seed
+from ..noise.labels import token_tags
 from ..tensors import IGNORE_INDEX, pad_sequences
 from .batching import first_fit_rows
-from .tokenization import encode_texts, word_ids_of
+from .tokenization import encode_texts, encode_with_offsets, word_ids_of
 
 NO_WORD = -1  # the word id of a template token, of padding, and of every token of an unaligned row
 
@@ -49,6 +50,11 @@ class TextAECollator:
     restart at 0 with each sentence and there is no ``attention_mask``: transformers reads the restarts
     as sentence boundaries and masks attention across them, so no sentence sees another. ``labels``
     are -100 at each sentence's BOS (never predicted from the previous sentence) and on the padding.
+
+    Tagged noise (mode "lm", ``tagged_noise``: a :class:`~textae.noise.labels.TaggedNoise`, seeded
+    per row like ``noise``): ``input_ids`` = [BOS] corrupt(x) [EOS], the row's text corrupted and
+    tokenized with character offsets, and ``tag_labels`` the noise class of each of those tokens
+    (:func:`~textae.noise.labels.token_tags`; -100 on BOS / EOS / padding); ``labels`` stay clean.
     """
 
     def __init__(
@@ -69,6 +75,7 @@ class TextAECollator:
         seed: int = 0,
         pack_length: int | None = None,
         decoder_pad_token_id: int | None = None,
+        tagged_noise=None,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
@@ -76,6 +83,8 @@ class TextAECollator:
             raise ValueError("packing (pack_length) needs mode 'lm': an encoder reads one sentence a row")
         if noise is not None and noise.text_steps and tokenizer is None:
             raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
+        if tagged_noise is not None and (tokenizer is None or mode != "lm" or pack_length):
+            raise ValueError("tagged noise needs the tokenizer and mode 'lm' without packing (it tags the tokens of one sentence a row)")
         if word_ids and (tokenizer is None or not clean_inputs):
             raise ValueError("word_ids need the tokenizer and clean_inputs (they align the corrupted input with the clean one)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
@@ -92,6 +101,12 @@ class TextAECollator:
         self.multiple = max(1, pad_to_multiple_of)
         self.seed = seed
         self.pack_length = pack_length
+        self.tagged_noise = tagged_noise
+
+    @property
+    def corrupts(self) -> bool:
+        """Whether rows are corrupted (their seeds then come from :class:`SeededExamples`)."""
+        return self.noise is not None or self.tagged_noise is not None
 
     @property
     def overhead(self) -> int:
@@ -171,6 +186,8 @@ class TextAECollator:
         batch = {"labels": labels}
         if self.mode == "lm":
             batch["input_ids"], batch["attention_mask"] = pad_sequences(full, self.decoder_pad, self.multiple)
+            if self.tagged_noise is not None:
+                batch.update(self._tagged(rows))
         else:
             encoder_in, words = self._corrupt(rows, self.word_ids) if (self.noise or self.word_ids) else (clean, None)
             batch["input_ids"], batch["attention_mask"] = pad_sequences([self._wrap(x) for x in encoder_in], self.pad, self.multiple)
@@ -182,6 +199,17 @@ class TextAECollator:
         for name in self.extra_columns:
             batch[name] = torch.as_tensor([r[name] for r in rows], dtype=torch.long)
         return batch
+
+    def _tagged(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        """The rows' texts through the tagged noise: ``input_ids`` / ``attention_mask`` of
+        [BOS] corrupt(x) [EOS] and ``tag_labels``, the class of each token."""
+        self._require_text(rows, "tagged noise")
+        corrupted = [self.tagged_noise(r["text"], self._row_seed(r)) for r in rows]
+        ids, offsets = encode_with_offsets(self.tokenizer, [text for text, _ in corrupted], self._limit)
+        tags = [token_tags(char_tags, spans) for (_, char_tags), spans in zip(corrupted, offsets)]
+        input_ids, mask = pad_sequences([[self.bos, *x, self.eos] for x in ids], self.decoder_pad, self.multiple)
+        tag_labels, _ = pad_sequences([[IGNORE_INDEX, *t, IGNORE_INDEX] for t in tags], IGNORE_INDEX, self.multiple)
+        return {"input_ids": input_ids, "attention_mask": mask, "tag_labels": tag_labels}
 
     def _packed(self, seqs: list[list[int]]) -> dict[str, torch.Tensor]:
         rows = first_fit_rows([len(s) for s in seqs], self.pack_length)

@@ -143,6 +143,17 @@ def word_ids_of(tokenizer, texts: list[str], max_length: int) -> list[list[int]]
     return [[-1 if w is None else w for w in enc.word_ids(i)] for i in range(len(texts))]
 
 
+def encode_with_offsets(tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """(token ids, each token's [start, end) characters in its text) as :func:`encode_texts`
+    tokenizes the texts (no special tokens, truncated to ``max_length``). Needs a fast tokenizer."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"character offsets need a fast (Rust) tokenizer; {type(tokenizer).__name__} is not one")
+    if not texts:
+        return [], []
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    return [list(x) for x in enc["input_ids"]], [[tuple(o) for o in offsets] for offsets in enc["offset_mapping"]]
+
+
 def special_template(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts around a text with ``add_special_tokens=True``: (prefix, suffix).
 

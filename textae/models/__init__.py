@@ -10,6 +10,7 @@ from .electra import TextElectra, TextElectraConfig, TextElectraOutput
 from .base import TextAEOutput, TextAutoencoderConfig, TextAutoencoderModel, TextLMOutput
 from .lm import TextLM, TextLMConfig
 from .mlm import TextMLM, TextMLMConfig, TextMLMOutput
+from .tagger import TextTagger, TextTaggerConfig, TextTaggerOutput
 from .vae import TextVAE, TextVAEConfig
 from .vq import TextVQVAE, TextVQVAEConfig
 
@@ -43,6 +44,9 @@ def _register_auto(config_cls: type, model_cls: type) -> None:
         pass
 
 
+register_family("tagger", TextTaggerConfig, TextTagger)
+
+
 def register_families() -> None:
     for config_cls, model_cls in FAMILIES.values():
         _register_auto(config_cls, model_cls)
@@ -74,6 +78,9 @@ __all__ = [
     "TextMLM",
     "TextMLMConfig",
     "TextMLMOutput",
+    "TextTagger",
+    "TextTaggerConfig",
+    "TextTaggerOutput",
     "TextVAE",
     "TextVAEConfig",
     "TextVQVAE",

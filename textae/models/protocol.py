@@ -30,6 +30,7 @@ ATTACH_PRIOR = "attach_prior"  # a prior over codes loads from a folder
 EXPORT_SENTENCE_TRANSFORMERS = "export_sentence_transformers"
 EXPORT_HF_ENCODER = "export_hf_encoder"
 SCORE = "score"  # log-likelihood of texts
+TAG = "tag"  # texts → each token with its noise class
 
 
 class UnsupportedOperation(ValueError):
@@ -48,7 +49,10 @@ class BatchSpec:
     of the encoder's tokenizer (``mask_id``, ``vocab_size``, ``special_ids``);
     ``encoder_pad_token_id``: what pads the encoder's inputs (None: the model's PAD);
     ``word_ids``: whether batches also carry the word of each token of the corrupted and the clean
-    inputs (``word_ids`` / ``clean_word_ids``, aligned where the noise kept the words)."""
+    inputs (``word_ids`` / ``clean_word_ids``, aligned where the noise kept the words);
+    ``tag_noise``: tagged noise steps (:class:`~textae.noise.labels.TaggedNoise` specs; None: none):
+    the encoder then reads the corrupted text and batches carry ``tag_labels``, the noise class of
+    each token, with ``tag_vocabulary`` the words ``replace_words`` draws from."""
 
     format: str = "autoencoder"
     encoder_prefix: tuple[int, ...] = ()
@@ -59,6 +63,8 @@ class BatchSpec:
     noise_ids: dict | None = field(default=None, compare=False)
     encoder_pad_token_id: int | None = None
     word_ids: bool = False
+    tag_noise: list[dict] | None = field(default=None, compare=False)
+    tag_vocabulary: tuple[str, ...] = field(default=(), compare=False)
 
 
 class FamilyProtocol:

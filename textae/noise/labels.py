@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import difflib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ._common import as_rng, check_rate
+from .pipeline import NoisePipeline, _mix
 from .chars import delete_chars, double_chars, homoglyphs, keyboard_typos, swap_chars
 from .text import insert_emoji, insert_punctuation, insert_spaces, repeat_punctuation
 
@@ -99,6 +100,53 @@ def corrupt_with_tags(text: str, steps: Sequence[tuple], rng: random.Random | in
         after = fn(text, rate, rng, **options)
         tags, text = retag(text, tags, after, cls), after
     return text, tags
+
+
+# replace_words is no pipeline noise (its vocabulary comes from the model, not the spec); its spec is
+# checked as this stand-in's, which takes the same options (a rate, or a list of them, and p)
+_RATE_ONLY_STAND_IN = "swap_chars"
+
+
+class TaggedNoise:
+    """Tagged steps from specs in :class:`~textae.noise.NoisePipeline`'s format (``name``, ``rate``
+    or a list of rates drawn per example, ``p`` the share of examples a step acts on), applied to one
+    example's text with its seed: ``(corrupted text, tag of each character)``.
+
+    The draws are the pipeline's own streams, so without ``replace_words`` the corrupted text is
+    exactly ``NoisePipeline(specs).text(text, seed)``; ``vocabulary`` feeds ``replace_words``.
+    """
+
+    def __init__(self, specs: Sequence[Mapping], vocabulary: Sequence[str] = ()):
+        self.steps = [self._parse(i, spec) for i, spec in enumerate(specs)]
+        self.vocabulary = list(vocabulary)
+        if any(name == "replace_words" for name, _ in self.steps) and not self.vocabulary:
+            raise ValueError("replace_words needs a vocabulary to draw the replacements from")
+
+    @staticmethod
+    def _parse(i: int, spec: Mapping) -> tuple[str, NoisePipeline]:
+        name = spec.get("name") if isinstance(spec, Mapping) else None
+        if name not in TAGGED_STEPS:
+            raise ValueError(f"unknown tagged noise step {name!r} (step {i}); known: {sorted(TAGGED_STEPS)}")
+        stand_in = {**spec, "name": _RATE_ONLY_STAND_IN} if name == "replace_words" else spec
+        try:
+            return name, NoisePipeline([stand_in])
+        except ValueError as err:
+            raise ValueError(str(err).replace(repr(_RATE_ONLY_STAND_IN), repr(name)).replace("(step 0)", f"(step {i})")) from None
+
+    def __call__(self, text: str, seed: int) -> tuple[str, list[int]]:
+        tags = [ORIGINAL] * len(text)
+        for k, (name, pipe) in enumerate(self.steps):
+            options = pipe._step_options(pipe.text_steps[0][1], random.Random(_mix(seed, 2, k)))
+            if options is None:
+                continue
+            fn, cls = TAGGED_STEPS[name]
+            extra = {"vocabulary": self.vocabulary} if name == "replace_words" else {}
+            after = fn(text, rng=random.Random(_mix(seed, 0, k)), **options, **extra)
+            tags, text = retag(text, tags, after, cls), after
+        return text, tags
+
+    def __repr__(self) -> str:
+        return f"TaggedNoise({[name for name, _ in self.steps]}, vocabulary of {len(self.vocabulary)} words)"
 
 
 def token_tags(char_tags: Sequence[int], offsets: Sequence[tuple[int, int]]) -> list[int]:

@@ -19,6 +19,7 @@ from ..models import TextAutoencoderConfig, family_classes
 from ..models.adapters import fit_to_adapters
 from ..modules.decoder import as_decoder_config
 from ..noise import NoisePipeline
+from ..noise.labels import TaggedNoise
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
 from .recipe import Recipe
 
@@ -245,6 +246,12 @@ def noise_pipeline(spec) -> NoisePipeline | None:
 
 
 
+def tagged_noise(spec) -> TaggedNoise | None:
+    """The tagged corruption of a family's input (a tagger's), with its replacement vocabulary."""
+    return TaggedNoise(spec.tag_noise, spec.tag_vocabulary) if spec.tag_noise else None
+
+
+
 def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator:
     """The batch builder of ``model``; ``packed`` packs LM sentences into rows of ``train.pack_length``."""
     spec = model.batch_spec(recipe.train.loss_weights)
@@ -266,6 +273,7 @@ def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator
         pad_to_multiple_of=recipe.train.pad_to_multiple_of,
         seed=recipe.train.seed,
         pack_length=recipe.train.pack_length if packed else None,
+        tagged_noise=tagged_noise(spec),
     )
 
 
@@ -305,11 +313,22 @@ def train_loader(train_ds, collator, recipe: Recipe):
         return DataLoader(train_ds.with_format(None), batch_size=t.batch_size, collate_fn=collator), None
     if len(train_ds) == 0:
         raise ValueError("the training set is empty (after dropping empty texts)")
-    seeded = collator.noise is not None  # each example's corruption seeded by (seed, epoch, index)
+    seeded = collator.corrupts  # each example's corruption seeded by (seed, epoch, index)
     sampler = _batch_sampler(column_array(train_ds, "length"), collator, recipe, seeded)
     dataset = SeededExamples(train_ds, t.seed) if seeded else train_ds
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=t.dataloader_workers), sampler
 
+
+
+class EvalBatches(LengthGroupedBatchSampler):
+    """The eval batches, in length order, keyed at epoch 0 for good: accelerate's prepared loader
+    calls ``set_epoch`` with a count of its passes, which would corrupt each evaluation differently."""
+
+    def __init__(self, lengths, batch_size: int, with_epoch: bool):
+        super().__init__(lengths, batch_size, shuffle=False, with_epoch=with_epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
 
 
 def eval_loader(eval_ds, collator, recipe: Recipe):
@@ -317,7 +336,7 @@ def eval_loader(eval_ds, collator, recipe: Recipe):
         return DataLoader(eval_ds.with_format(None), batch_size=recipe.train.eval_batch_size, collate_fn=collator)
     if len(eval_ds) == 0:
         raise ValueError("the evaluation set is empty (after dropping empty texts); check data.eval_files / data.eval_split")
-    seeded = collator.noise is not None  # the same corruption at every evaluation
-    order = LengthGroupedBatchSampler(column_array(eval_ds, "length"), recipe.train.eval_batch_size, shuffle=False, with_epoch=seeded)
+    seeded = collator.corrupts  # the same corruption at every evaluation
+    order = EvalBatches(column_array(eval_ds, "length"), recipe.train.eval_batch_size, with_epoch=seeded)
     return DataLoader(SeededExamples(eval_ds, recipe.train.seed) if seeded else eval_ds, batch_sampler=order, collate_fn=collator)
 
