@@ -91,7 +91,7 @@ def textae_model(args):
         run = Path(args.textae_run)
         recipe = load_recipe(run / "recipe.yaml")
         metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-        return AutoModel.from_pretrained(str(run / "model")).eval(), recipe, metrics.get("train_seconds")
+        return AutoModel.from_pretrained(str(run / "model")).eval(), recipe, (metrics.get("throughput") or {}).get("seconds")
     recipe = load_recipe(REPO / args.recipe, [f"train.output_dir={args.out_dir}/textae_en", "train.save_every=0", "train.trackers=[jsonl]"])
     start = time.perf_counter()
     result = train(recipe)

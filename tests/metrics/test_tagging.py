@@ -36,3 +36,16 @@ def test_score_corrupted_is_repeatable_and_counts_the_tokens(tokenizer, corpus):
     assert a["replaced"]["support"] > 0 and a["inserted"]["support"] > 0
     clean = score_corrupted(model, corpus[:10], ["replace_words"], rate=0.0)
     assert clean["original"]["support"] == clean["tokens"]
+
+
+def test_the_mix_gives_each_sentence_one_drawn_step(tokenizer, corpus):
+    model = tiny_model("tagger", tokenizer)
+    steps = ["insert_emoji", "insert_punctuation"]
+    mixed = score_corrupted(model, corpus[:40], steps, rate=0.3, seed=1, mix=True)
+    assert mixed == score_corrupted(model, corpus[:40], steps, rate=0.3, seed=1, mix=True, batch_size=5)
+    chained = score_corrupted(model, corpus[:40], steps, rate=0.3, seed=1)
+    assert mixed["tokens"] == score_corrupted(model, corpus[:40], steps, rate=0.3, seed=1, mix=True)["tokens"]
+    # one insertion step per sentence inserts fewer tokens than both in turn
+    assert 0 < mixed["inserted"]["support"] < chained["inserted"]["support"]
+    only = score_corrupted(model, corpus[:40], ["insert_emoji"], rate=0.3, seed=1, mix=True)
+    assert only == score_corrupted(model, corpus[:40], ["insert_emoji"], rate=0.3, seed=1)  # one step: the mix is that step

@@ -60,22 +60,35 @@ def tagging_report(model, batches, max_batches: int | None = None) -> dict:
     return {**per_class_scores(pred, gold, TAG_NAMES), "tokens": len(gold)}
 
 
-def score_corrupted(model, sentences: list[str], steps: Sequence[str], rate: float, seed: int = 0, batch_size: int = 64) -> dict:
+def score_corrupted(model, sentences: list[str], steps: Sequence[str], rate: float, seed: int = 0, batch_size: int = 64, mix: bool = False) -> dict:
     """Corrupts ``sentences`` with the tagged ``steps`` (names of
-    :data:`~textae.noise.labels.TAGGED_STEPS`, each at ``rate``; sentence i seeded by
-    ``example_seed(seed, 0, i)``, so every model sees the same corruption) and scores ``model``'s
-    tags on them (:func:`tagging_report`). ``replace_words`` draws from the model's tokenizer's words."""
+    :data:`~textae.noise.labels.TAGGED_STEPS`) at ``rate`` and scores ``model``'s tags on them
+    (:func:`tagging_report`). Every step in turn, or with ``mix`` one step per sentence drawn at
+    random, as the robustness curve's mix does. Sentence i is seeded by ``example_seed(seed, 0, i)``,
+    so every model sees the same corruption. ``replace_words`` draws from the model's tokenizer's words."""
+    import random
+
     from ..data import TextAECollator
     from ..data.tokenization import encode_texts
     from ..models.tagger import whole_words
 
     tokenizer, c = model._require_tokenizer(), model.config
-    noise = TaggedNoise([{"name": name, "rate": rate} for name in steps], whole_words(tokenizer))
-    collator = TextAECollator(c.pad_token_id, c.bos_token_id, c.eos_token_id, mode="lm", tokenizer=tokenizer, max_length=c.max_seq_length, tagged_noise=noise)
+    vocabulary = whole_words(tokenizer)
     ids = encode_texts(tokenizer, sentences, c.max_seq_length, warn=False)
     rows = [{"input_ids": x, "text": text, "noise_seed": example_seed(seed, 0, i)} for i, (x, text) in enumerate(zip(ids, sentences))]
-    batches = (collator(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size))
-    return tagging_report(model, batches)
+    if mix:
+        drawn = [random.Random(example_seed(seed, 1, i)).choice(list(steps)) for i in range(len(rows))]
+        groups = [([name], [r for r, d in zip(rows, drawn) if d == name]) for name in steps]
+    else:
+        groups = [(list(steps), rows)]
+
+    def batches():
+        for names, members in groups:
+            noise = TaggedNoise([{"name": name, "rate": rate} for name in names], vocabulary)
+            collator = TextAECollator(c.pad_token_id, c.bos_token_id, c.eos_token_id, mode="lm", tokenizer=tokenizer, max_length=c.max_seq_length, tagged_noise=noise)
+            yield from (collator(members[i : i + batch_size]) for i in range(0, len(members), batch_size))
+
+    return tagging_report(model, batches())
 
 
 def score_lines(report: dict) -> list[str]:
