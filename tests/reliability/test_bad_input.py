@@ -195,7 +195,7 @@ def test_an_empty_evaluation_set_stops_before_the_first_step(tmp_path):
         ("train.max_steps=many", r"train.max_steps must be <class 'int'>, got 'many' \(str\)"),
         ("train.bf16=[1]", r"train.bf16 must be <class 'bool'>, got \[1\] \(list\)"),
         ("model.memory_slots=two", r"model.memory_slots must be <class 'int'>, got 'two' \(str\)"),
-        ("model.family=gan", r"model.family: unknown model family 'gan'; known: \['ae', 'cvae', 'dae', 'electra', 'lm', 'mlm', 'vae', 'vq'\]"),
+        ("model.family=gan", r"model.family: unknown model family 'gan'; known: \['ae', 'cvae', 'dae', 'electra', 'lm', 'mlm', 'tagger', 'vae', 'vq'\]"),
         ("optim.lr=1", r"override 'optim.lr' must start with model., data. or train."),
     ],
     ids=["unknown_data_key", "unknown_train_key", "unknown_model_key", "wrong_type_int", "wrong_type_bool", "wrong_type_model", "unknown_family", "unknown_section"],
