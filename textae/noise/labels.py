@@ -136,7 +136,7 @@ class TaggedNoise:
     def __call__(self, text: str, seed: int) -> tuple[str, list[int]]:
         tags = [ORIGINAL] * len(text)
         for k, (name, pipe) in enumerate(self.steps):
-            options = pipe._step_options(pipe.text_steps[0][1], random.Random(_mix(seed, 2, k)))
+            options = pipe.step_options(pipe.text_steps[0][1], random.Random(_mix(seed, 2, k)))
             if options is None:
                 continue
             fn, cls = TAGGED_STEPS[name]

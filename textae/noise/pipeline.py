@@ -146,7 +146,7 @@ class NoisePipeline:
                 raise ValueError(f"noise {name!r} (step {i}): {err}") from err
         return name, options, (float(p), rates)
 
-    def _step_options(self, options: dict, rng: random.Random) -> dict | None:
+    def step_options(self, options: dict, rng: random.Random) -> dict | None:
         """This example's options of a step (its rate drawn from the list), or None if it skips it.
         Drawn from a stream of its own, so a step without ``p`` or a list draws exactly as before."""
         p, rates = self._draws[id(options)]
@@ -168,7 +168,7 @@ class NoisePipeline:
         """Applies the text steps, in order, to one example's string (before tokenisation)."""
         for k, (name, options) in enumerate(self.text_steps):
             # one stream per step: a step's draws do not depend on how many the others made
-            chosen = self._step_options(options, random.Random(_mix(seed, 2, k)))
+            chosen = self.step_options(options, random.Random(_mix(seed, 2, k)))
             if chosen is not None:
                 text = NOISES[name](text, rng=random.Random(_mix(seed, 0, k)), **chosen)
         return text
@@ -177,7 +177,7 @@ class NoisePipeline:
         """Applies the token steps, in order, to one example's ids (no special tokens)."""
         ids = list(ids)
         for k, (name, options) in enumerate(self.token_steps):
-            chosen = self._step_options(options, random.Random(_mix(seed, 3, k)))
+            chosen = self.step_options(options, random.Random(_mix(seed, 3, k)))
             if chosen is not None:
                 ids = NOISES[name](ids, rng=random.Random(_mix(seed, 1, k)), **chosen)
         return ids
