@@ -395,7 +395,7 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--packed-eval-every", type=int, default=100, help="the packed arm's evaluations (its time-to-quality curve)")
     parser.add_argument("--jobs", type=int, default=2, help="arms run at once (one thread each)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: where the hardware computes bf16; emulated it is many times slower)")
     parser.add_argument("--reuse", action="store_true", help="re-report arms already finished with the same settings")
     parser.add_argument("--report-only", action="store_true", help="with --reuse: report the finished arms, run none")
     parser.add_argument("--out-dir", default=str(REPO / "runs" / "bench_lm_ptb"))
@@ -405,6 +405,12 @@ def main() -> int:
     parser.add_argument("--worker-seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--seeds", default="0", help="seeds of the equal-step arms (comma-separated)")
     args = parser.parse_args()
+    if args.bf16 is None:
+        import torch
+
+        from textae.training.precision import bf16_is_fast
+
+        args.bf16 = bf16_is_fast(on_cpu=not torch.cuda.is_available())
     if not Path(args.data, "train.txt").exists():
         print(f"lm_ptb: PTB not found at {args.data} (pass --data)", file=sys.stderr)
         return 2

@@ -211,7 +211,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100, help="LR warm-up steps (then cosine decay)")
     parser.add_argument("--iw-samples", type=int, default=10, help="importance samples k of the VAE's IW-NLL")
     parser.add_argument("--eval-sentences", type=int, default=1000, help="the first N sentences of PTB valid (0: all 3370)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: where the hardware computes bf16; emulated it is many times slower)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", nargs="+", choices=RUNS, default=list(RUNS), help="a subset of the runs")
@@ -225,6 +225,10 @@ def main() -> int:
     parser.add_argument("--out-dir", default=str(REPO / "runs" / "bench_vae_vs_lm_ptb"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "vae_vs_lm_ptb"))
     args = parser.parse_args()
+    if args.bf16 is None:
+        from textae.training.precision import bf16_is_fast
+
+        args.bf16 = bf16_is_fast(on_cpu=not torch.cuda.is_available())
     if not Path(args.data, "train.txt").exists():
         print(f"vae_vs_lm_ptb: PTB not found at {args.data} (pass --data)", file=sys.stderr)
         return 2

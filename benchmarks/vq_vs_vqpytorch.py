@@ -273,12 +273,16 @@ def main() -> int:
     parser.add_argument("--heads", type=int, default=2)
     parser.add_argument("--dead-code-steps", type=int, default=10)
     parser.add_argument("--rd", default="2:2:256,4:4:256,1:1:256,4:2:1024", help="extra rate–distortion points r:heads:K (the comparison's is included)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: where the hardware computes bf16; emulated it is many times slower)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="retrain runs even when cached")
     parser.add_argument("--out-dir", default="/tmp/vq/bench")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "vq_vs_vqpytorch"))
     args = parser.parse_args()
+    if args.bf16 is None:
+        from textae.training.precision import bf16_is_fast
+
+        args.bf16 = bf16_is_fast(on_cpu=not torch.cuda.is_available())
     if not Path(args.data, "train.txt").exists():
         print(f"vq_vs_vqpytorch: PTB not found at {args.data} (pass --data)", file=sys.stderr)
         return 2

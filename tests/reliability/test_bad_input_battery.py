@@ -30,7 +30,7 @@ from textae.training.recipe import RecipeError
         ("train.max_steps=-5", r"train.max_steps must be ≥ 1, got -5"),
         ("train.batch_size=0", r"train.batch_size must be ≥ 1, got 0"),
         ("train.eval_batch_size=-8", r"train.eval_batch_size must be ≥ 1, got -8"),
-        ("train.learning_rate=fast", r"train.learning_rate must be <class 'float'>, got 'fast' \(str\)"),
+        ("train.learning_rate=fast", r"train.learning_rate must be float, got 'fast' \(str\)"),
         ("train.learning_rate=nan", r"train.learning_rate must be a finite number > 0.0, got nan"),
         ("train.learning_rate=.inf", r"train.learning_rate must be a finite number > 0.0, got inf"),
         ("train.learning_rate=0", r"train.learning_rate must be > 0.0, got 0.0"),

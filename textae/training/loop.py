@@ -32,6 +32,7 @@ from .checkpoints import CHECKPOINT_PREFIX, STATE_FILE, Position, complete_check
 from .events import EventCallback
 from .monitoring import Meter, NonFiniteGuard, NonFiniteLossError, Throughput, scalars
 from .optim import make_optimizer
+from .precision import resolve_bf16, warn_if_bf16_is_emulated
 from .recipe import Recipe
 from .report import final_metrics, write_run_report
 from .run_folder import open_run_folder
@@ -129,10 +130,12 @@ def _make_accelerator(t, run_dir: Path) -> Accelerator:
     # group itself (PartialState) is kept
     AcceleratorState._reset_state()
     GradientState._reset_state()
+    bf16 = resolve_bf16(t.bf16, on_cpu=t.cpu)
+    warn_if_bf16_is_emulated(bf16, on_cpu=t.cpu)
     return Accelerator(
         # the loop accumulates itself: it normalises each step's loss by the items of the whole step
         gradient_accumulation_steps=1,
-        mixed_precision="bf16" if t.bf16 else "no",
+        mixed_precision="bf16" if bf16 else "no",
         dynamo_backend="inductor" if t.compile else "no",
         log_with=make_trackers(t.trackers, run_dir),
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
@@ -231,7 +234,7 @@ def _train(recipe: Recipe, resume: bool, stop_after_step: int | None) -> TrainRe
         _end_run(accelerator)
         return TrainResult(run_dir=run.run_dir, model_dir=None, metrics={}, model=accelerator.unwrap_model(run.model))
     # skipped updates (non-finite loss or gradient) of this process's run, beside its speed
-    summary = {**run.speed.summary(position.step - start_step), "skipped_nonfinite_updates": nonfinite.total}
+    summary = {**run.speed.summary(position.step - start_step), "skipped_nonfinite_updates": nonfinite.total, "mixed_precision": accelerator.mixed_precision}
     return _finish(run, eval_raw, summary)
 
 

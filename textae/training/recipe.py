@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from typing import Literal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class TrainSection:
     warmup_steps: int = 100
     max_grad_norm: float = 1.0
     max_nonfinite_steps: int = 5  # updates skipped in a row for a NaN / inf loss or gradient before training stops
-    bf16: bool = False  # bf16 autocast (CPU and GPU)
+    bf16: bool | Literal["auto"] = False  # bf16 autocast (CPU and GPU); "auto": where the hardware computes bf16
     cpu: bool = False  # train on the CPU even when a GPU is present (needed for multi-process CPU runs)
     # batching: random batches of batch_size by default (an unbiased gradient); or one of
     group_by_length: bool = False  # length-sorted mega-batches (less padding, a length-biased gradient)
@@ -125,6 +126,8 @@ def _type_ok(value, annotation) -> bool:
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
     if annotation is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is int:
@@ -137,6 +140,20 @@ def _type_ok(value, annotation) -> bool:
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True
+
+
+def _type_name(annotation) -> str:
+    """A setting's type as a user reads it: ``int``, ``bool or 'auto'``, ``list[str]``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " or ".join(repr(v) for v in typing.get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and origin is None:
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 def _accepts_float(annotation) -> bool:
@@ -178,7 +195,7 @@ def _build_section(cls, values: dict, where: str):
         elif _accepts_float(annotation):
             value = _as_float(value)
         if not isinstance(value, ScheduleSpec) and name != "loss_weights" and not _type_ok(value, annotation):
-            raise RecipeError(f"{where}.{name} must be {annotation}, got {value!r} ({type(value).__name__})")
+            raise RecipeError(f"{where}.{name} must be {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -215,7 +232,7 @@ def _check_model_section(model: dict) -> dict:
         if isinstance(annotation, str):
             annotation = eval(annotation, {"dict": dict, "list": list, "str": str, "int": int, "float": float, "bool": bool})  # noqa: S307 (dataclass field types only)
         if not _type_ok(value, annotation):
-            raise RecipeError(f"model.{key} must be {annotation}, got {value!r} ({type(value).__name__})")
+            raise RecipeError(f"model.{key} must be {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
     return model
 
 
