@@ -65,11 +65,12 @@ def _steps(spec: str | None, default: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def _recipe(name: str, family: str, steps: int, out_dir: Path, data_dir: Path):
-    """recipes/cvae_{name}.yaml turned into the run of ``family`` (cvae / vae / lm) with ``steps``."""
+def _recipe(name: str, family: str, steps: int, out_dir: Path, data_dir: Path, stem: str | None = None, arm: str | None = None):
+    """recipes/{stem}.yaml (default cvae_{name}) turned into the run of ``family`` (cvae / vae / lm)
+    with ``steps``, written to ``out_dir/name/arm`` (default the family)."""
     from textae.training import load_recipe
 
-    tree = yaml.safe_load((REPO / "recipes" / f"cvae_{name}.yaml").read_text())
+    tree = yaml.safe_load((REPO / "recipes" / f"{stem or f'cvae_{name}'}.yaml").read_text())
     model = dict(tree["model"])
     if family == "vae":
         model = {k: v for k, v in model.items() if k not in CVAE_ONLY_KEYS}
@@ -84,7 +85,7 @@ def _recipe(name: str, family: str, steps: int, out_dir: Path, data_dir: Path):
         elif value:
             data[key] = [str(data_dir / Path(p).relative_to("../shared/data")) for p in value]
     train = dict(tree["train"])
-    train.update(output_dir=str(out_dir / name / family), max_steps=steps, save_every=0, eval_every=0, iw_samples=5, show_reconstructions=0, trackers=["jsonl"])
+    train.update(output_dir=str(out_dir / name / (arm or family)), max_steps=steps, save_every=0, eval_every=0, iw_samples=5, show_reconstructions=0, trackers=["jsonl"])
     weights = dict(train.get("loss_weights") or {})
     if family == "lm":
         weights = {}

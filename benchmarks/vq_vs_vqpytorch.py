@@ -17,6 +17,8 @@ sentence (EOS prediction included) over the same words.
     pip install -e ".[bench]"
     python benchmarks/vq_vs_vqpytorch.py                        # reads ../shared/data/ptb
     python benchmarks/vq_vs_vqpytorch.py --steps 4000 --rd-steps 1000 --prior-steps 1000   # a larger budget
+    python benchmarks/vq_vs_vqpytorch.py --steps 4000 --only textae prior & python benchmarks/vq_vs_vqpytorch.py --steps 4000 --only vqpytorch rd lm; wait
+    python benchmarks/vq_vs_vqpytorch.py --steps 4000                # two processes side by side, then the report from their caches
 
 Each finished run is cached in OUT_DIR/NAME/bench.json; a rerun skips it (--fresh retrains).
 Results go to benchmarks/results/vq_vs_vqpytorch.json and .md, and are printed.
@@ -258,6 +260,27 @@ def rd_table(rows: list[dict], lm: dict) -> str:
     return "\n".join(lines)
 
 
+PARTS = ("textae", "vqpytorch", "rd", "lm", "prior")
+
+
+def train_parts(args, main_options: dict) -> int:
+    """Fills the caches of the parts named by --only (the prior needs the textae run's cache)."""
+    if "textae" in args.only or "prior" in args.only:
+        ours = run_vq(args, "textae", args.steps, {**main_options, **COMMON_VQ, "dead_code_steps": args.dead_code_steps})
+    if "vqpytorch" in args.only:
+        run_vq(args, "vqpytorch", args.steps, {**main_options, **COMMON_VQ, "threshold_ema_dead_code": PEER_DEAD_THRESHOLD}, bottleneck="vqpytorch")
+    if "rd" in args.only:
+        for point in filter(None, args.rd.split(",")):
+            r, heads, k = (int(x) for x in point.split(":"))
+            run_vq(args, f"rd_r{r}_h{heads}_k{k}", args.rd_steps, {"downsample": r, "codebook_size": k, "heads": heads, **COMMON_VQ, "dead_code_steps": args.dead_code_steps})
+    if "lm" in args.only:
+        lm_entropy(args)
+    if "prior" in args.only:
+        prior_samples(args, ours["run_dir"])
+    print(f"trained {', '.join(args.only)} into {args.out_dir}; run again without --only to report", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ptb"))
@@ -276,6 +299,8 @@ def main() -> int:
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: where the hardware computes bf16; emulated it is many times slower)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="retrain runs even when cached")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="train only these parts into their caches and stop (no report): "
+                        "parts can run in separate processes side by side, and a call without --only then reports from the caches")
     parser.add_argument("--out-dir", default="/tmp/vq/bench")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "vq_vs_vqpytorch"))
     args = parser.parse_args()
@@ -295,6 +320,8 @@ def main() -> int:
     register_peer()
     wall = time.perf_counter()
     main_options = {"downsample": 1, "codebook_size": args.codebook_size, "heads": args.heads}
+    if args.only:
+        return train_parts(args, main_options)
     ours = run_vq(args, "textae", args.steps, {**main_options, **COMMON_VQ, "dead_code_steps": args.dead_code_steps})
     peer = run_vq(args, "vqpytorch", args.steps, {**main_options, **COMMON_VQ, "threshold_ema_dead_code": PEER_DEAD_THRESHOLD}, bottleneck="vqpytorch")
     ours["label"] = f"textae VectorQuantizer (dead after {args.dead_code_steps} unused forwards)"
