@@ -20,7 +20,8 @@ drawn from the corpus's token frequencies, no generator: context is the only cue
 generator-size grid ``lam<λ>``, ``lr<LR>``, ``gen<size>`` and their combinations joined by ``+``
 (``lr3e-4+gen0.5``); ``bias0`` / ``prior`` (the detection head's output bias at zero / at the log class
 priors, the default), ``wu<share>`` (warm-up as a share of the steps), ``temp<T>`` (sampling temperature),
-``preln`` (the same BERT with LayerNorm before each sublayer), ``drop0``, ``init<std>``, ``const``,
+``preln`` (the same BERT with LayerNorm before each sublayer), ``rope`` (RoFormer: rotary positions),
+``modern`` (ModernBERT: rotary, pre-LN, GeGLU), ``drop0``, ``init<std>``, ``const``,
 ``nogroup``, ``fp32``, ``tieall``.
 
 Each run also gets two probes of the trained discriminator on clean valid sentences: the **collapse
@@ -93,6 +94,13 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
             model["sampling_temperature"] = float(part[4:])
         elif part == "preln":  # the same BERT, LayerNorm before each sublayer
             model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "model_type": "roberta-prelayernorm"}
+        elif part == "rope":  # the same shape with rotary positions (RoFormer) instead of learned absolute ones
+            base = model.get("encoder_config", bench.ENCODER)
+            model["encoder_config"] = {**base, "model_type": "roformer", "embedding_size": base["hidden_size"]}
+        elif part == "modern":  # ModernBERT of the same shape: rotary positions, pre-LN, GeGLU, no biases
+            base = model.get("encoder_config", bench.ENCODER)
+            keep = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")
+            model["encoder_config"] = {"model_type": "modernbert", **{k: base[k] for k in keep}, "global_attn_every_n_layers": 1}
         elif part in ("prior", "bias0"):  # the detection head's output bias at init: log class priors / zero
             model["head_bias_init"] = "prior" if part == "prior" else "zero"
         else:

@@ -36,3 +36,15 @@ def test_candidates_are_the_real_non_special_tokens_and_eval_masks_repeat(family
     again = model.mask_candidates(ids, batch["attention_mask"])[1]
     assert torch.equal(torch.rand(5, generator=rng), torch.rand(5, generator=again))
     assert model.train().mask_candidates(ids, batch["attention_mask"])[1] is None  # training: the global RNG
+
+
+@pytest.mark.parametrize("family", ["electra", "mlm", "tagger"])
+def test_an_encoder_whose_default_pad_id_is_past_a_small_vocabulary_builds_and_trains(family, tokenizer, corpus):
+    # ModernBERT's config defaults pad_token_id to 50283: the encoder must take the tokenizer's
+    modern = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+              "max_position_embeddings": 64, "global_attn_every_n_layers": 1}
+    model = tiny_model(family, tokenizer, encoder_config=modern)
+    assert model.get_input_embeddings().padding_idx == tokenizer.pad_token_id
+    out = model(**make_batch(model, tokenizer, corpus[:4]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)

@@ -60,6 +60,8 @@ class TextEncoderOnlyConfig(TextTokenConfig):
             raise ValueError(f"mask_rate must be in [0, 1], got {self.mask_rate}")
         self.encoder_config = dict(self.encoder_config or DEFAULT_ENCODER)
         self.encoder_config.setdefault("vocab_size", self.vocab_size)
+        if self.pad_token_id is not None:  # the padding embedding at the tokenizer's pad id (ModernBERT's default is past a small vocabulary)
+            self.encoder_config.setdefault("pad_token_id", self.pad_token_id)
         self.loss_weights = renamed_terms(self.loss_weights, "model.loss_weights")
         super().__post_init__(**kwargs)
 
