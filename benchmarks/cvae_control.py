@@ -192,6 +192,23 @@ def transfer_set(dev_texts: list[str], dev_labels: list[str], names: list[str], 
     return sources, source_labels, transfer_targets(source_labels, names, seed)
 
 
+def controlled_decodes(model, dev_texts: list[str], dev_labels: list[str], args) -> dict:
+    """What a CVAE is judged on: ``args.samples_per_label`` samples per label, greedy and nucleus (each
+    from the same seed), and the dev sentences moved to another label and reconstructed."""
+    labels = model.label_names
+    asked = [label for label in labels for _ in range(args.samples_per_label)]
+    torch.manual_seed(args.seed)
+    greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
+    torch.manual_seed(args.seed)
+    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
+    sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
+    return {
+        "labels": labels, "asked": asked, "greedy": greedy, "nucleus": nucleus, "sources": sources, "source_labels": source_labels, "targets": targets,
+        "transferred": model.transfer(sources, to_label=targets, from_label=source_labels),
+        "reconstructed": model.reconstruct(sources, labels=source_labels),
+    }
+
+
 def evaluate_dataset(name: str, args, steps: dict, vae_steps: dict, lm_steps: dict) -> dict:
     from textae.metrics.core import corpus_bleu
     from textae.metrics.cvae import distinct_n, generation_report, lm_perplexity, self_bleu, transfer_report

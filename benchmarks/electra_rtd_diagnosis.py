@@ -21,7 +21,8 @@ generator-size grid ``lam<λ>``, ``lr<LR>``, ``gen<size>`` and their combination
 (``lr3e-4+gen0.5``); ``bias0`` / ``prior`` (the detection head's output bias at zero / at the log class
 priors, the default), ``wu<share>`` (warm-up as a share of the steps), ``temp<T>`` (sampling temperature),
 ``preln`` (the same BERT with LayerNorm before each sublayer), ``rope`` (RoFormer: rotary positions),
-``modern`` (ModernBERT: rotary, pre-LN, GeGLU), ``drop0``, ``init<std>``, ``const``,
+``modern`` (ModernBERT: rotary, pre-LN, GeGLU), ``conv`` (ConvBERT: half the heads local convolutions),
+``drop0``, ``init<std>``, ``const``,
 ``nogroup``, ``fp32``, ``tieall``.
 
 Each run also gets two probes of the trained discriminator on clean valid sentences: the **collapse
@@ -97,6 +98,9 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
         elif part == "rope":  # the same shape with rotary positions (RoFormer) instead of learned absolute ones
             base = model.get("encoder_config", bench.ENCODER)
             model["encoder_config"] = {**base, "model_type": "roformer", "embedding_size": base["hidden_size"]}
+        elif part == "conv":  # ConvBERT of the same shape: half the heads become span-based convolutions (kernel 9)
+            base = model.get("encoder_config", bench.ENCODER)
+            model["encoder_config"] = {**base, "model_type": "convbert", "embedding_size": base["hidden_size"]}
         elif part == "modern":  # ModernBERT of the same shape: rotary positions, pre-LN, GeGLU, no biases
             base = model.get("encoder_config", bench.ENCODER)
             keep = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")

@@ -24,7 +24,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cvae_control import MiniLMClassifier, _texts_and_labels, machine, transfer_set  # noqa: E402
+from cvae_control import MiniLMClassifier, _texts_and_labels, controlled_decodes, machine  # noqa: E402
 
 TARGETS = {"nucleus label accuracy": (0.90, ">="), "nucleus self-BLEU": (40.0, "<="), "transfer accuracy": (0.80, ">="), "transfer BLEU to source": (20.0, ">=")}
 
@@ -44,17 +44,11 @@ def judge(run: Path, args) -> dict:
     classify = MiniLMClassifier(train_texts, train_labels, cache=run / "judge_train_embeddings.npy")
     judge_dev = sum(p == y for p, y in zip(classify(dev_texts), dev_labels)) / len(dev_texts)
 
-    labels = model.label_names
-    asked = [label for label in labels for _ in range(args.samples_per_label)]
     start = time.perf_counter()
-    torch.manual_seed(args.seed)
-    greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
-    torch.manual_seed(args.seed)
-    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
-    sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
-    transferred = model.transfer(sources, to_label=targets, from_label=source_labels)
-    reconstructed = model.reconstruct(sources, labels=source_labels)
+    out = controlled_decodes(model, dev_texts, dev_labels, args)
     seconds = time.perf_counter() - start
+    labels, asked, greedy, nucleus = out["labels"], out["asked"], out["greedy"], out["nucleus"]
+    sources, source_labels, targets, transferred, reconstructed = (out[k] for k in ("sources", "source_labels", "targets", "transferred", "reconstructed"))
 
     return {
         "run": str(run),

@@ -42,7 +42,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cvae_control import MiniLMClassifier, _recipe, _texts_and_labels, machine, train_or_load, transfer_set  # noqa: E402
+from cvae_control import MiniLMClassifier, _recipe, _texts_and_labels, controlled_decodes, machine, train_or_load  # noqa: E402
 
 DATASETS = ("sst2", "snips")
 ARMS = {"scratch": "cvae_{name}", "minilm": "cvae_minilm_{name}"}
@@ -88,15 +88,9 @@ def judge_arm(model, metrics: dict, classify, lm, dev_texts, dev_labels, args) -
     from textae.metrics.core import corpus_bleu
     from textae.metrics.cvae import generation_report, transfer_report
 
-    labels = model.label_names
-    asked = [label for label in labels for _ in range(args.samples_per_label)]
-    torch.manual_seed(args.seed)
-    greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
-    torch.manual_seed(args.seed)
-    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
-    sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
-    transferred = model.transfer(sources, to_label=targets, from_label=source_labels)
-    reconstructed = model.reconstruct(sources, labels=source_labels)
+    out = controlled_decodes(model, dev_texts, dev_labels, args)
+    labels, asked, greedy, nucleus = out["labels"], out["asked"], out["greedy"], out["nucleus"]
+    sources, source_labels, targets, transferred, reconstructed = (out[k] for k in ("sources", "source_labels", "targets", "transferred", "reconstructed"))
     return {
         "generation": generation_report(greedy, asked, classify, lm, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, lm, args.self_bleu_limit),
