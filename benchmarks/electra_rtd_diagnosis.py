@@ -429,6 +429,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--curve-points", type=int, default=4)
+    # electra_vs_mlm's recipe reads these; here the variant names change them (fp32, modern, ...), so
+    # the base stays the bf16 BERT the tables were made with
+    parser.set_defaults(encoder="bert", bf16=True)
     args = parser.parse_args()
     if not (args.data / "ptb" / "train.txt").exists():
         print(f"electra_rtd_diagnosis: PTB not found under {args.data} (pass --data)", file=sys.stderr)

@@ -47,6 +47,9 @@ ENCODER = {
     "intermediate_size": 512,
     "max_position_embeddings": 128,
 }
+# the same shape as ModernBERT (rotary positions, pre-LN, GeGLU, no biases): a discriminator that learns
+# local context at this budget where BERT does not (results/electra_rtd_diagnosis.md)
+ENCODERS = {"bert": ENCODER, "modernbert": {**{k: v for k, v in ENCODER.items() if k != "model_type"}, "model_type": "modernbert", "global_attn_every_n_layers": 1}}
 
 
 # ---- data -----------------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "el
     from textae.training import load_recipe
 
     base = {
-        "model": {"family": family, "encoder_config": ENCODER, **model},
+        "model": {"family": family, "encoder_config": ENCODERS[args.encoder], **model},
         "data": {
             "source": "files",
             "train_files": [str(args.work / "pretrain.txt")],
@@ -108,7 +111,7 @@ def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "el
             "weight_decay": 0.01,
             "warmup_steps": max(1, steps // 20),
             "lr_scheduler": "linear",
-            "bf16": True,
+            "bf16": args.bf16,
             "eval_every": max(1, steps // args.curve_points) if evaluate else 0,
             "save_every": 0,
             "log_every": max(1, steps // (4 * args.curve_points)),
@@ -199,7 +202,7 @@ def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_ini
     for _ in range(args.ft_epochs):
         for idx in length_grouped_batches([len(x) for x in enc], args.ft_batch_size, gen):
             batch = tok.pad({"input_ids": [enc[j] for j in idx]}, return_tensors="pt")
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 loss = model(**batch, labels=torch.tensor([labels[j] for j in idx])).loss
             optimizer.zero_grad()
             loss.backward()
@@ -210,7 +213,7 @@ def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_ini
     model.eval()
     dev_texts, dev_labels = dev_set
     correct = 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         for i in range(0, len(dev_texts), 128):
             batch = tok(dev_texts[i : i + 128], padding=True, truncation=True, max_length=args.max_seq_length + 2, return_tensors="pt")
             pred = model(**batch).logits.argmax(-1)
@@ -292,8 +295,14 @@ def main() -> int:
     parser.add_argument("--ft-epochs", type=int, default=2)
     parser.add_argument("--ft-batch-size", type=int, default=32)
     parser.add_argument("--ft-lr", type=float, default=3e-4)
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), default="bert", help="the encoder of both arms (same shape)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: where the hardware computes bf16)")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few steps, one seed, results not written to the repo")
     args = parser.parse_args()
+    if args.bf16 is None:
+        from textae.training.precision import bf16_is_fast
+
+        args.bf16 = bf16_is_fast(on_cpu=True)
     if not (args.data / "ptb" / "train.txt").exists() or not (args.data / "sst2" / "train.0.txt").exists():
         print(f"electra_vs_mlm: PTB / SST-2 not found under {args.data} (pass --data)", file=sys.stderr)
         return 2
@@ -336,14 +345,14 @@ def main() -> int:
     result = {
         "machine": info,
         "settings": {
-            "encoder": ENCODER,
+            "encoder": ENCODERS[args.encoder],
             "generator": f"ELECTRA encoder, width / FFN / heads × 1/4 (hidden 32, 1 head, FFN 128), {ENCODER['num_hidden_layers']} layers, shared token embeddings",
             "tokenizer": f"WordPiece {args.vocab_size}, lowercased, trained on the pretraining text",
             "pretraining_text": counts,
             "max_seq_length": args.max_seq_length,
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
-            "schedule": "linear, 5% warm-up, AdamW (wd 0.01), bf16 autocast",
+            "schedule": "linear, 5% warm-up, AdamW (wd 0.01)" + (", bf16 autocast" if args.bf16 else ", fp32"),
             "mask_rate": 0.15,
             "rtd_weight": 50.0,
             "mlm_masking": "BERT 80/10/10",
@@ -351,7 +360,7 @@ def main() -> int:
             "flops_per_step": flops,
             "steps": steps,
             "probe": None if probe is None else {"steps": args.probe_steps, "seconds": probe["train_seconds"]},
-            "fine_tuning": {"epochs": args.ft_epochs, "batch_size": args.ft_batch_size, "lr": args.ft_lr, "schedule": "linear, 10% warm-up, AdamW (wd 0.01), clip 1.0, bf16 autocast",
+            "fine_tuning": {"epochs": args.ft_epochs, "batch_size": args.ft_batch_size, "lr": args.ft_lr, "schedule": "linear, 10% warm-up, AdamW (wd 0.01), clip 1.0" + (", bf16 autocast" if args.bf16 else ", fp32"),
                             "model": "AutoModelForSequenceClassification (BertForSequenceClassification; pooler and classifier new)", "seeds": args.seeds,
                             "selection": "none: dev accuracy after the last epoch"},
             "insertion": {"rate": 0.1, "steps_fraction_of_electra": args.insertion_fraction, "fine_tuned": False},
