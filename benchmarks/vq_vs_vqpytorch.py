@@ -12,7 +12,10 @@ rate–distortion table.
 3. The AR prior over the main run's codes: its bits per sentence, and sentences it samples.
 
 Bits per token count PTB words, each sentence's EOS not counted; the LM's entropy is its NLL per
-sentence (EOS prediction included) over the same words.
+sentence (EOS prediction included) over the same words. By default it is the valid PPL that
+benchmarks/lm_ptb.py measured for recipes/lm_ptb.yaml's settings (arm ``packed_2500`` of
+benchmarks/results/lm_ptb.json, its token count checked against valid.txt); --lm-run scores a
+trained TextLM instead, and ``--lm-arm ''`` trains one here.
 
     pip install -e ".[bench]"
     python benchmarks/vq_vs_vqpytorch.py                        # reads ../shared/data/ptb
@@ -160,42 +163,75 @@ def run_vq(args, name: str, steps: int, options: dict, bottleneck: str = "vq") -
 
 def lm_entropy(args) -> dict:
     """The AR LM's NLL on PTB valid in bits per word (EOS not counted in the divisor, its prediction
-    in the numerator) and per word + EOS; from --lm-run when it holds a trained TextLM, else an LM
-    trained here with --lm-steps."""
+    in the numerator) and per word + EOS. From, in this order: --lm-run when it holds a trained
+    TextLM; the valid PPL that benchmarks/lm_ptb.py measured for --lm-arm (its results file, all of
+    PTB valid); else an LM trained here with --lm-steps."""
     cache = Path(args.out_dir, "lm_entropy.json")
     if cache.exists() and not args.fresh:
         return json.loads(cache.read_text())
+    source = Path(args.lm_run) / "model" if args.lm_run else None
+    if source is not None and (source / "config.json").exists():
+        out = lm_entropy_of_model(args, _load_lm(source), f"the TextLM of {args.lm_run}")
+    elif args.lm_arm and Path(args.lm_results).exists():
+        out = lm_entropy_from_results(args)
+    else:
+        out = lm_entropy_of_model(args, _train_lm(args), f"recipes/lm_ptb.yaml trained here for {args.lm_steps} steps")
+    cache.write_text(json.dumps(out, indent=2))
+    return out
+
+
+def _load_lm(source: Path):
     from transformers import AutoModel
 
     import textae  # noqa: F401
 
-    source = Path(args.lm_run) / "model" if args.lm_run else None
-    if source is not None and (source / "config.json").exists():
-        lm = AutoModel.from_pretrained(str(source)).eval()
-        origin = f"{args.lm_run} (benchmarks/lm_ptb.py: 4-layer 256-wide GPT-2, 6000 steps)"
-    else:
-        from textae.training import load_recipe, train
+    return AutoModel.from_pretrained(str(source)).eval()
 
-        recipe = load_recipe(REPO / "recipes" / "lm_ptb.yaml", [
-            f"data.train_files=[{args.data}/train.txt]", f"data.eval_files=[{args.data}/valid.txt]", f"train.output_dir={args.out_dir}/lm",
-            f"train.max_steps={args.lm_steps}", "train.save_every=0", "train.eval_every=0", f"train.bf16={str(args.bf16).lower()}",
-        ])
-        lm = train(recipe).model.eval()
-        origin = f"recipes/lm_ptb.yaml trained here for {args.lm_steps} steps"
+
+def _train_lm(args):
+    from textae.training import load_recipe, train
+
+    recipe = load_recipe(REPO / "recipes" / "lm_ptb.yaml", [
+        f"data.train_files=[{args.data}/train.txt]", f"data.eval_files=[{args.data}/valid.txt]", f"train.output_dir={args.out_dir}/lm",
+        f"train.max_steps={args.lm_steps}", "train.save_every=0", "train.eval_every=0", f"train.bf16={str(args.bf16).lower()}",
+    ])
+    return train(recipe).model.eval()
+
+
+def _entropy(total_bits: float, words: int, sentences: int, source: str) -> dict:
+    return {
+        "source": source,
+        "bits_per_token": total_bits / words,
+        "bits_per_token_with_eos": total_bits / (words + sentences),
+        "bits_per_sentence": total_bits / sentences,
+        "ppl_per_word_with_eos": 2 ** (total_bits / (words + sentences)),
+    }
+
+
+def lm_entropy_from_results(args) -> dict:
+    """Converts the valid PPL per word + EOS that benchmarks/lm_ptb.py measured into bits, after
+    checking that its token count is this file's words + one EOS per sentence."""
+    results = json.loads(Path(args.lm_results).read_text())
+    arm = results.get("arms", {}).get(args.lm_arm)
+    if arm is None:
+        raise SystemExit(f"vq_vs_vqpytorch: {args.lm_results} has no arm {args.lm_arm!r} (arms: {', '.join(results.get('arms', {}))})")
+    texts = valid_texts(args)
+    words = sum(len(t.split()) for t in texts)
+    if arm["valid_tokens"] != words + len(texts):
+        raise SystemExit(f"vq_vs_vqpytorch: {args.lm_results} arm {args.lm_arm} counted {arm['valid_tokens']} valid tokens, "
+                         f"but {args.data}/valid.txt has {words} words + {len(texts)} EOS")
+    total_bits = math.log2(arm["valid_ppl"]) * arm["valid_tokens"]
+    source = (f"benchmarks/lm_ptb.py arm {args.lm_arm} (recipes/lm_ptb.yaml's settings, {arm['steps']} steps; "
+              f"its measured valid PPL {arm['valid_ppl']:.1f} over {arm['valid_tokens']:,} tokens, read from {Path(args.lm_results).name})")
+    return _entropy(total_bits, words, len(texts), source)
+
+
+def lm_entropy_of_model(args, lm, source: str) -> dict:
     texts = valid_texts(args)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         nll = lm.score(texts, batch_size=128)  # nats per sentence, EOS included
     words = sum(len(ids) for ids in lm._tokenize(texts))
-    bits = float(nll.sum()) / math.log(2)
-    out = {
-        "source": origin,
-        "bits_per_token": bits / words,
-        "bits_per_token_with_eos": bits / (words + len(texts)),
-        "bits_per_sentence": bits / len(texts),
-        "ppl_per_word_with_eos": math.exp(float(nll.sum()) / (words + len(texts))),
-    }
-    cache.write_text(json.dumps(out, indent=2))
-    return out
+    return _entropy(float(nll.sum()) / math.log(2), words, len(texts), source)
 
 
 def prior_samples(args, run_dir: str, n: int = 8) -> dict:
@@ -287,7 +323,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2000, help="steps of each run of the quantizer comparison")
     parser.add_argument("--rd-steps", type=int, default=400, help="steps of each extra rate–distortion run")
     parser.add_argument("--prior-steps", type=int, default=400)
-    parser.add_argument("--lm-run", default=str(REPO / "runs" / "bench_lm_ptb" / "textae"), help="a trained TextLM run for the entropy (else one is trained)")
+    parser.add_argument("--lm-run", default=None, help="a trained TextLM run for the entropy")
+    parser.add_argument("--lm-results", default=str(REPO / "benchmarks" / "results" / "lm_ptb.json"), help="benchmarks/lm_ptb.py's results, used without --lm-run")
+    parser.add_argument("--lm-arm", default="packed_2500", help="the arm of --lm-results whose valid PPL gives the entropy ('' trains an LM instead)")
     parser.add_argument("--lm-steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
