@@ -22,7 +22,8 @@ generator-size grid ``lam<λ>``, ``lr<LR>``, ``gen<size>`` and their combination
 priors, the default), ``wu<share>`` (warm-up as a share of the steps), ``temp<T>`` (sampling temperature),
 ``preln`` (the same BERT with LayerNorm before each sublayer), ``rope`` (RoFormer: rotary positions),
 ``modern`` (ModernBERT: rotary, pre-LN, GeGLU), ``conv`` (ConvBERT: half the heads local convolutions),
-``drop0``, ``init<std>``, ``const``,
+``drop<p>`` (every dropout at p: BERT's are 0.1, ModernBERT's 0), ``biases`` (ModernBERT with
+biases, as BERT has), ``init<std>``, ``const``,
 ``nogroup``, ``fp32``, ``tieall``.
 
 Each run also gets two probes of the trained discriminator on clean valid sentences: the **collapse
@@ -74,8 +75,10 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
             model["generator_size"] = float(part[3:])
         elif part.startswith("mask"):
             model["mask_rate"] = float(part[4:])
-        elif part == "drop0":
-            model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+        elif part.startswith("drop"):  # every dropout of the discriminator at p: drop0, drop0.1
+            model["encoder_config"] = with_dropout(model.get("encoder_config", bench.ENCODER), float(part[4:]))
+        elif part == "biases":  # ModernBERT with biases in its linear layers and norms, as BERT has
+            model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "mlp_bias": True, "attention_bias": True, "norm_bias": True}
         elif part.startswith("init"):
             model["encoder_config"] = {**model.get("encoder_config", bench.ENCODER), "initializer_range": float(part[4:])}
             model["initializer_range"] = float(part[4:])
@@ -112,6 +115,13 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
     if warm:
         train["mlm_warm_start_steps"] = warm
     return model, train, sampler
+
+
+def with_dropout(config: dict, p: float) -> dict:
+    """``config`` with every dropout at ``p``, under the names its model type uses."""
+    if config.get("model_type") == "modernbert":
+        return {**config, "embedding_dropout": p, "mlp_dropout": p, "attention_dropout": p}
+    return {**config, "hidden_dropout_prob": p, "attention_probs_dropout_prob": p}
 
 
 def unigram_sampler(train_ds, vocab_size: int, special_ids: list[int]):
