@@ -163,14 +163,15 @@ def run_vq(args, name: str, steps: int, options: dict, bottleneck: str = "vq") -
 
 def lm_entropy(args) -> dict:
     """The AR LM's NLL on PTB valid in bits per word (EOS not counted in the divisor, its prediction
-    in the numerator) and per word + EOS. From, in this order: --lm-run when it holds a trained
-    TextLM; the valid PPL that benchmarks/lm_ptb.py measured for --lm-arm (its results file, all of
+    in the numerator) and per word + EOS. From, in this order: the TextLM of --lm-run; the valid PPL that benchmarks/lm_ptb.py measured for --lm-arm (its results file, all of
     PTB valid); else an LM trained here with --lm-steps."""
     cache = Path(args.out_dir, "lm_entropy.json")
     if cache.exists() and not args.fresh:
         return json.loads(cache.read_text())
-    source = Path(args.lm_run) / "model" if args.lm_run else None
-    if source is not None and (source / "config.json").exists():
+    if args.lm_run:
+        source = Path(args.lm_run) / "model"
+        if not (source / "config.json").exists():
+            raise SystemExit(f"vq_vs_vqpytorch: --lm-run {args.lm_run} holds no trained model ({source}/config.json is missing)")
         out = lm_entropy_of_model(args, _load_lm(source), f"the TextLM of {args.lm_run}")
     elif args.lm_arm and Path(args.lm_results).exists():
         out = lm_entropy_from_results(args)
