@@ -50,6 +50,27 @@ def test_minilm_encoder_and_bert_decoder_load_train_and_generate(minilm_path, tm
     torch.testing.assert_close(again.encode(texts), z, rtol=0, atol=0)
 
 
+def test_what_no_checkpoint_filled_is_exactly_what_new_learning_rate_speeds_up(minilm_path):
+    from textae.data import load_tokenizer
+    from textae.training.optim import make_optimizer
+
+    recipe = load_recipe(None, [
+        "model.family=vae", f"model.encoder_pretrained={minilm_path}", f"model.decoder_pretrained={minilm_path}",
+        "model.latent_dim=8", "model.tie_encoder_decoder=true", f"data.tokenizer={minilm_path}", "train.learning_rate=5.0e-5", "train.new_learning_rate=1.0e-3",
+    ])
+    model = build_model(recipe, load_tokenizer(minilm_path))
+    names = dict(model.named_parameters())
+    new = set(names) - model.pretrained_parameter_names
+    assert "encoder.model.embeddings.word_embeddings.weight" in model.pretrained_parameter_names
+    assert new and all(n.startswith(("bottleneck.", "decoder.to_")) or "crossattention" in n or "cls.predictions" in n for n in new), sorted(new)
+    # the checkpoint has no cross-attention and no MLM head transform: both start random, so both are new
+    assert {"decoder.lm.cls.predictions.transform.dense.weight", "decoder.lm.bert.encoder.layer.5.crossattention.self.query.weight"} <= new
+    assert any(n.startswith("bottleneck.") for n in new)
+    optimizer = make_optimizer(model, recipe.train)
+    fast = {id(p) for g in optimizer.param_groups if g["lr"] == 1e-3 for p in g["params"]}
+    assert fast == {id(names[n]) for n in new if names[n].requires_grad}
+
+
 def test_dae_teacher_is_the_pretrained_encoder_built_before_any_resume(minilm_path):
     from textae.data import load_tokenizer
 

@@ -56,3 +56,21 @@ def test_auto_falls_back_to_foreach_where_fused_has_no_kernel():
 def test_an_unknown_kernel_is_named():
     with pytest.raises(ValueError, match=r"train.adamw_impl must be 'auto', 'fused', 'foreach' or 'single', got 'sparse'"):
         make_optimizer(Tiny(), settings(adamw_impl="sparse"))
+
+
+def test_new_learning_rate_puts_what_no_checkpoint_filled_in_groups_of_its_own():
+    model = Tiny()
+    model.pretrained_parameter_names = frozenset({"proj.weight", "proj.bias"})
+    optimizer = make_optimizer(model, settings(new_learning_rate=1e-2))
+    by_lr = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            by_lr[id(p)] = (group["lr"], group["weight_decay"])
+    assert by_lr[id(model.proj.weight)] == (3e-4, 0.01) and by_lr[id(model.proj.bias)] == (3e-4, 0.0)
+    assert by_lr[id(model.layer_norm.weight)] == (1e-2, 0.0) and by_lr[id(model.layer_norm.bias)] == (1e-2, 0.0)
+    assert id(model.frozen.weight) not in by_lr
+
+
+def test_new_learning_rate_without_pretrained_weights_is_named():
+    with pytest.raises(ValueError, match="train.new_learning_rate .* loaded none"):
+        make_optimizer(Tiny(), settings(new_learning_rate=1e-2))

@@ -207,6 +207,7 @@ def load_pretrained_encoder(model, path: str) -> None:
     """Copies a local pretrained encoder's weights into ``model.encoder`` (the pooler is not used)."""
     weights = AutoModel.from_pretrained(path, **SAFE_WEIGHTS).state_dict()
     missing, unexpected = model.encoder.model.load_state_dict(fit_to_adapters(weights, model.encoder.model), strict=False)
+    _mark_pretrained(model, model.encoder.model, missing)
     missing = [k for k in missing if "lora_" not in k]  # adapters are new
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
@@ -216,13 +217,23 @@ def load_pretrained_encoder(model, path: str) -> None:
 def load_pretrained_decoder(model, path: str) -> None:
     """Initialises the decoder from a local checkpoint (BERT as decoder, as TSDAE does); cross-attention stays new."""
     lm = model.decoder.lm
-    source = AutoModelForCausalLM.from_pretrained(path, config=as_decoder_config(AutoConfig.from_pretrained(path), lm.config.add_cross_attention), **SAFE_WEIGHTS)
+    source, info = AutoModelForCausalLM.from_pretrained(path, config=as_decoder_config(AutoConfig.from_pretrained(path), lm.config.add_cross_attention), output_loading_info=True, **SAFE_WEIGHTS)
     with torch.no_grad():
         missing, unexpected = lm.load_state_dict(fit_to_adapters(source.state_dict(), lm), strict=False)
+    # what the checkpoint lacked (cross-attention, an LM head's transform) came in randomly initialised
+    _mark_pretrained(model, lm, [*missing, *info["missing_keys"]])
     new_ok = ("crossattention", "cls.predictions", "lora_")
     missing = [k for k in missing if not any(part in k for part in new_ok)]
     if missing or unexpected:
         raise ValueError(f"decoder weights at {path} do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def _mark_pretrained(model, part, missing) -> None:
+    """Adds the parameters of ``part`` that a checkpoint filled (all but ``missing``) to
+    ``model.pretrained_parameter_names`` (full names), which ``train.new_learning_rate`` reads."""
+    prefix = next(name for name, module in model.named_modules() if module is part)
+    loaded = {f"{prefix}.{name}" for name, _ in part.named_parameters(remove_duplicate=False) if name not in set(missing)}
+    model.pretrained_parameter_names = frozenset(getattr(model, "pretrained_parameter_names", frozenset()) | loaded)
 
 
 # ---- data for a run: datasets, collators, loaders ----------------------------------------------

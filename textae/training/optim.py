@@ -5,13 +5,30 @@ from __future__ import annotations
 import torch
 
 
-def _param_groups(model, weight_decay: float):
-    decay, no_decay = [], []
+def _param_groups(model, weight_decay: float, new_learning_rate: float | None = None):
+    """Weights decay, biases and norms do not; with ``new_learning_rate``, the parameters outside
+    ``model.pretrained_parameter_names`` (what no checkpoint filled) form groups of their own at that rate."""
+    pretrained = getattr(model, "pretrained_parameter_names", None)
+    if new_learning_rate is not None and pretrained is None:
+        raise ValueError("train.new_learning_rate is the rate of the parameters that no pretrained checkpoint filled, and this "
+                         "model loaded none (no model.encoder_pretrained / decoder_pretrained): set train.learning_rate instead")
+    split = new_learning_rate is not None
+    groups: dict[tuple[bool, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.dim() < 2 or "norm" in name.lower() else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (param.dim() < 2 or "norm" in name.lower())
+        new = split and name not in pretrained
+        groups.setdefault((new, decays), []).append(param)
+    out = []
+    for new in (False, True):
+        for decays in (True, False):
+            if (new, decays) in groups or (not new and not split):
+                group = {"params": groups.get((new, decays), []), "weight_decay": weight_decay if decays else 0.0}
+                if new:
+                    group["lr"] = new_learning_rate
+                out.append(group)
+    return out
 
 
 
@@ -24,7 +41,7 @@ def make_optimizer(model, t) -> torch.optim.AdamW:
     if impl == "auto":
         impl = "fused" if _fused_adamw_supported(model) else "foreach"
     kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "single": {"foreach": False}}
-    return torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.learning_rate, betas=(0.9, t.adam_beta2), **kernels[impl])
+    return torch.optim.AdamW(_param_groups(model, t.weight_decay, getattr(t, "new_learning_rate", None)), lr=t.learning_rate, betas=(0.9, t.adam_beta2), **kernels[impl])
 
 
 

@@ -72,6 +72,9 @@ class TrainSection:
     eval_batch_size: int = 128
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
+    # the learning rate of the parameters no pretrained checkpoint initialised (latent heads, injections,
+    # new cross-attention, label embeddings) when backbones are pretrained; None: learning_rate for all
+    new_learning_rate: float | None = None
     weight_decay: float = 0.01
     adam_beta2: float = 0.999
     lr_scheduler: str = "cosine"  # any transformers scheduler name (linear, cosine, constant_with_warmup, ...)

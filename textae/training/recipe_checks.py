@@ -18,6 +18,7 @@ TRAIN_RANGES = {
     "eval_batch_size": (1, None, True),
     "gradient_accumulation_steps": (1, None, True),
     "learning_rate": (0.0, None, False),
+    "new_learning_rate": (0.0, None, False),
     "weight_decay": (0.0, None, True),
     "adam_beta2": (0.0, 1.0, True),  # below 1: the second-moment average must forget
     "warmup_steps": (0, None, True),
