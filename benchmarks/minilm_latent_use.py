@@ -9,6 +9,7 @@ posterior toward the prior.
 
     OMP_NUM_THREADS=1 python benchmarks/minilm_latent_use.py --work /tmp/minilm_latent_use            # every variant, 250 steps
     OMP_NUM_THREADS=1 python benchmarks/minilm_latent_use.py --work W --only base new_lr_bn1 --steps 40  # a probe
+    OMP_NUM_THREADS=1 python benchmarks/minilm_latent_use.py --work W --reuse --extra new_lr_bn1:500      # the table, plus a longer run
 
 Runs are one process each, one thread; two can share 2 cores (``--only``), then a last call with
 ``--reuse`` writes the table over all finished runs. Results: benchmarks/results/minilm_latent_use.{json,md}.
@@ -60,20 +61,20 @@ def folder_name(name: str, steps: int) -> str:
     return name if steps == DEFAULT_STEPS else f"{name}_{steps}steps"
 
 
-def overrides(name: str, args) -> list[str]:
+def overrides(name: str, steps: int, args) -> list[str]:
     return [
-        f"train.output_dir={Path(args.work) / folder_name(name, args.steps)}", f"train.max_steps={args.steps}", f"train.warmup_steps={max(1, args.steps // 10)}",
+        f"train.output_dir={Path(args.work) / folder_name(name, steps)}", f"train.max_steps={steps}", f"train.warmup_steps={max(1, steps // 10)}",
         "train.bf16=false", "train.eval_every=0", "train.save_every=0", "train.iw_samples=2", "train.show_reconstructions=8",
         *BASE, *VARIANTS[name],
     ]
 
 
-def run(name: str, args) -> dict:
+def run(name: str, steps: int, args) -> dict:
     from textae.training import load_recipe, train
 
-    folder = Path(args.work) / folder_name(name, args.steps)
+    folder = Path(args.work) / folder_name(name, steps)
     if not (args.reuse and (folder / "metrics.json").exists()):
-        train(load_recipe(str(RECIPE), overrides(name, args)), overwrite=True)
+        train(load_recipe(str(RECIPE), overrides(name, steps, args)), overwrite=True)
     metrics = json.loads((folder / "metrics.json").read_text())
     use, vae, rec = metrics["latent_use"], metrics["vae"], metrics["reconstruction"]
     return {
@@ -84,6 +85,13 @@ def run(name: str, args) -> dict:
         "token_accuracy": rec["token_accuracy"], "bleu": rec["bleu"], "train_seconds": metrics["throughput"]["seconds"],
         "steps": metrics["throughput"]["steps"],
     }
+
+
+def _pair(text: str) -> tuple[str, int]:
+    name, _, steps = text.partition(":")
+    if name not in VARIANTS or not steps.isdigit():
+        raise SystemExit(f"--extra takes VARIANT:STEPS with a variant of {sorted(VARIANTS)}, got {text!r}")
+    return name, int(steps)
 
 
 def markdown(rows: dict, env: dict) -> str:
@@ -109,10 +117,12 @@ def main() -> int:
     parser.add_argument("--work", required=True, help="a folder for the runs (one subfolder per variant)")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--extra", nargs="*", default=[], metavar="VARIANT:STEPS", help="more runs at other budgets, e.g. new_lr_bn1:500")
     parser.add_argument("--reuse", action="store_true", help="score finished runs in --work instead of training them again")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "minilm_latent_use"))
     args = parser.parse_args()
-    rows = {folder_name(name, args.steps): run(name, args) for name in args.only}
+    runs = [(name, args.steps) for name in args.only] + [_pair(text) for text in args.extra]
+    rows = {folder_name(name, steps): run(name, steps, args) for name, steps in runs}
     env = machine()
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.results}.json").write_text(json.dumps({"settings": vars(args), "machine": env, "rows": rows}, indent=2))
