@@ -232,7 +232,8 @@ def _mark_pretrained(model, part, missing) -> None:
     """Adds the parameters of ``part`` that a checkpoint filled (all but ``missing``) to
     ``model.pretrained_parameter_names`` (full names), which ``train.new_learning_rate`` reads."""
     prefix = next(name for name, module in model.named_modules() if module is part)
-    loaded = {f"{prefix}.{name}" for name, _ in part.named_parameters(remove_duplicate=False) if name not in set(missing)}
+    missing = set(missing)
+    loaded = {f"{prefix}.{name}" for name, _ in part.named_parameters(remove_duplicate=False) if name not in missing}
     model.pretrained_parameter_names = frozenset(getattr(model, "pretrained_parameter_names", frozenset()) | loaded)
 
 
