@@ -427,7 +427,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("/tmp/electra/diagnosis"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "electra_rtd_diagnosis"))
-    parser.add_argument("--variants", nargs="*", default=["uniform", "unigram", "base"])
+    parser.add_argument("--variants", nargs="*", default=None, help="default: uniform unigram base, or none with --merge / --probe-stored / --chain")
     parser.add_argument("--merge", nargs="*", default=[], help="result JSONs of runs made in parallel, merged into --results")
     parser.add_argument("--probe-stored", action="store_true", help="add the collapse probe to stored runs whose model is in --work")
     parser.add_argument("--chain", nargs="*", default=[], help="variants to run on the chain language, e.g. bias0 prior")
@@ -443,6 +443,8 @@ def main() -> int:
     # the base stays the bf16 BERT the tables were made with
     parser.set_defaults(encoder="bert", bf16=True)
     args = parser.parse_args()
+    if args.variants is None:  # merging, probing or the chain language alone trains nothing else
+        args.variants = [] if (args.merge or args.probe_stored or args.chain) else ["uniform", "unigram", "base"]
     if not (args.data / "ptb" / "train.txt").exists():
         print(f"electra_rtd_diagnosis: PTB not found under {args.data} (pass --data)", file=sys.stderr)
         return 2
