@@ -428,7 +428,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/electra/diagnosis"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "electra_rtd_diagnosis"))
     parser.add_argument("--variants", nargs="*", default=None, help="default: uniform unigram base, or none with --merge / --probe-stored / --chain")
-    parser.add_argument("--merge", nargs="*", default=[], help="result JSONs of runs made in parallel, merged into --results")
+    parser.add_argument("--merge", nargs="*", default=None, help="result JSONs of runs made in parallel, merged into --results (none: rewrite the page)")
     parser.add_argument("--probe-stored", action="store_true", help="add the collapse probe to stored runs whose model is in --work")
     parser.add_argument("--chain", nargs="*", default=[], help="variants to run on the chain language, e.g. bias0 prior")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -444,7 +444,7 @@ def main() -> int:
     parser.set_defaults(encoder="bert", bf16=True)
     args = parser.parse_args()
     if args.variants is None:  # merging, probing or the chain language alone trains nothing else
-        args.variants = [] if (args.merge or args.probe_stored or args.chain) else ["uniform", "unigram", "base"]
+        args.variants = [] if (args.merge is not None or args.probe_stored or args.chain) else ["uniform", "unigram", "base"]
     if not (args.data / "ptb" / "train.txt").exists():
         print(f"electra_rtd_diagnosis: PTB not found under {args.data} (pass --data)", file=sys.stderr)
         return 2
@@ -454,12 +454,12 @@ def main() -> int:
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     stored = json.loads(results.with_suffix(".json").read_text()) if results.with_suffix(".json").exists() else {"runs": {}}
-    for other in args.merge:  # runs made in parallel, each into its own file
+    for other in args.merge or []:  # runs made in parallel, each into its own file
         stored["runs"].update(json.loads(Path(other).read_text())["runs"])
     if args.probe_stored:
         probe_stored(args, stored)
         probe_mlm_warm_starts(args, stored)
-    if args.merge or args.probe_stored:
+    if args.merge is not None or args.probe_stored:
         write(results, stored)
     for name in args.chain:
         for seed in args.seeds:
