@@ -78,6 +78,7 @@ def run(name: str, steps: int, args) -> dict:
     metrics = json.loads((folder / "metrics.json").read_text())
     use, vae, rec = metrics["latent_use"], metrics["vae"], metrics["reconstruction"]
     return {
+        "variant": name,
         "nll_own_z": use["nll_per_sentence"], "nll_other_z": use["shuffled_nll_per_sentence"], "z_shuffle_rise": use["rise_per_sentence"],
         # how far the posterior means of different sentences lie apart: Var_x of μ, the mean over dimensions
         "mean_spread": sum(vae["active_unit_variances"]) / len(vae["active_unit_variances"]),
@@ -106,7 +107,7 @@ def markdown(rows: dict, env: dict) -> str:
     ]
     for name, r in rows.items():
         lines.append(
-            f"| {name} | {WHAT[name.split('_' + str(r['steps']) + 'steps')[0]]} | {r['steps']} | {r['nll_own_z']:.1f} | +{r['z_shuffle_rise']:.2f} | {r['kl']:.1f} | {r['mi']:.2f} | {r['mean_spread']:.3f} | "
+            f"| {name} | {WHAT[r['variant']]} | {r['steps']} | {r['nll_own_z']:.1f} | +{r['z_shuffle_rise']:.2f} | {r['kl']:.1f} | {r['mi']:.2f} | {r['mean_spread']:.3f} | "
             f"{r['active_units']} | {100 * r['token_accuracy']:.1f}% | {r['bleu']:.1f} | {r['train_seconds'] / 60:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from textae.training.optim import _param_groups, make_optimizer
 
 
 def settings(**overrides):
-    return SimpleNamespace(**{"adamw_impl": "auto", "weight_decay": 0.01, "learning_rate": 3e-4, "adam_beta2": 0.98, **overrides})
+    return SimpleNamespace(**{"adamw_impl": "auto", "weight_decay": 0.01, "learning_rate": 3e-4, "new_learning_rate": None, "adam_beta2": 0.98, **overrides})
 
 
 class Tiny(torch.nn.Module):

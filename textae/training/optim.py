@@ -12,23 +12,18 @@ def _param_groups(model, weight_decay: float, new_learning_rate: float | None = 
     if new_learning_rate is not None and pretrained is None:
         raise ValueError("train.new_learning_rate is the rate of the parameters that no pretrained checkpoint filled, and this "
                          "model loaded none (no model.encoder_pretrained / decoder_pretrained): set train.learning_rate instead")
-    split = new_learning_rate is not None
-    groups: dict[tuple[bool, bool], list] = {}
+    # (new, decays) → parameters; the backbone's two groups always exist, as they did before the split
+    groups: dict[tuple[bool, bool], list] = {(False, True): [], (False, False): []}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
+        new = new_learning_rate is not None and name not in pretrained
         decays = not (param.dim() < 2 or "norm" in name.lower())
-        new = split and name not in pretrained
         groups.setdefault((new, decays), []).append(param)
-    out = []
-    for new in (False, True):
-        for decays in (True, False):
-            if (new, decays) in groups or (not new and not split):
-                group = {"params": groups.get((new, decays), []), "weight_decay": weight_decay if decays else 0.0}
-                if new:
-                    group["lr"] = new_learning_rate
-                out.append(group)
-    return out
+    return [
+        {"params": params, "weight_decay": weight_decay if decays else 0.0, **({"lr": new_learning_rate} if new else {})}
+        for (new, decays), params in groups.items()
+    ]
 
 
 
@@ -41,7 +36,7 @@ def make_optimizer(model, t) -> torch.optim.AdamW:
     if impl == "auto":
         impl = "fused" if _fused_adamw_supported(model) else "foreach"
     kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "single": {"foreach": False}}
-    return torch.optim.AdamW(_param_groups(model, t.weight_decay, getattr(t, "new_learning_rate", None)), lr=t.learning_rate, betas=(0.9, t.adam_beta2), **kernels[impl])
+    return torch.optim.AdamW(_param_groups(model, t.weight_decay, t.new_learning_rate), lr=t.learning_rate, betas=(0.9, t.adam_beta2), **kernels[impl])
 
 
 
