@@ -210,8 +210,7 @@ def controlled_decodes(model, dev_texts: list[str], dev_labels: list[str], args)
 
 
 def evaluate_dataset(name: str, args, steps: dict, vae_steps: dict, lm_steps: dict) -> dict:
-    from textae.metrics.core import corpus_bleu
-    from textae.metrics.cvae import distinct_n, generation_report, lm_perplexity, self_bleu, transfer_report
+    from textae.metrics.cvae import bleu_to_source, distinct_n, generation_report, lm_perplexity, self_bleu, transfer_report
 
     out_dir, data_dir = Path(args.out_dir), Path(args.data)
     recipes = {family: _recipe(name, family, n[name], out_dir, data_dir) for family, n in (("cvae", steps), ("vae", vae_steps), ("lm", lm_steps))}
@@ -271,13 +270,13 @@ def evaluate_dataset(name: str, args, steps: dict, vae_steps: dict, lm_steps: di
             "generation": generation_report(cvae_samples, asked, classify, lm, args.self_bleu_limit),
             "generation_nucleus": generation_report(cvae_nucleus, asked, classify, lm, args.self_bleu_limit),
             "transfer": transfer_report(sources, transferred, targets, classify, lm),
-            "reconstruction_bleu": corpus_bleu(reconstructed, sources),
+            "reconstruction_bleu": bleu_to_source(reconstructed, sources),
         },
         "vae": {
             "generation": generation_report(vae_samples, asked, classify, lm, args.self_bleu_limit),
             "generation_nucleus": generation_report(vae_nucleus, asked, classify, lm, args.self_bleu_limit),
             "transfer": transfer_report(sources, vae_reconstructed, targets, classify, lm),
-            "reconstruction_bleu": corpus_bleu(vae_reconstructed, sources),
+            "reconstruction_bleu": bleu_to_source(vae_reconstructed, sources),
         },
         "samples": {label: [t for t, a in zip(cvae_samples, asked) if a == label][: args.examples] for label in labels},
         "samples_nucleus": {label: [t for t, a in zip(cvae_nucleus, asked) if a == label][: args.examples] for label in labels},

@@ -31,8 +31,7 @@ TARGETS = {"nucleus label accuracy": (0.90, ">="), "nucleus self-BLEU": (40.0, "
 def judge(run: Path, args) -> dict:
     from transformers import AutoModel
 
-    from textae.metrics.core import corpus_bleu
-    from textae.metrics.cvae import generation_report, transfer_report
+    from textae.metrics.cvae import bleu_to_source, generation_report, transfer_report
     from textae.training import load_recipe
 
     recipe = load_recipe(str(run / "recipe.yaml"))
@@ -57,7 +56,7 @@ def judge(run: Path, args) -> dict:
         "generation": generation_report(greedy, asked, classify, None, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, None, args.self_bleu_limit),
         "transfer": transfer_report(sources, transferred, targets, classify, None),
-        "reconstruction_bleu": corpus_bleu(reconstructed, sources),
+        "reconstruction_bleu": bleu_to_source(reconstructed, sources),
         "decode_seconds": seconds,
         "samples_nucleus": {label: [t for t, a in zip(nucleus, asked) if a == label][: args.examples] for label in labels},
         "samples_greedy": {label: [t for t, a in zip(greedy, asked) if a == label][: args.examples] for label in labels},
@@ -89,7 +88,7 @@ def markdown(name: str, result: dict, env: dict, command: str) -> str:
         f"| nucleus | {n['label_accuracy']:.1%} | {n['distinct_1']:.3f} | {n['distinct_2']:.3f} | {n['self_bleu']:.1f} |",
         "",
         f"Transfer (every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}; "
-        f"reconstruction BLEU with the true label {result['reconstruction_bleu']:.1f}.",
+        f"reconstruction BLEU with the true label {result['reconstruction_bleu']:.1f} (BLEU lower-cased, punctuation split off on both sides).",
         "",
         "| target | wanted | reached | met |",
         "| --- | --- | --- | --- |",

@@ -85,8 +85,7 @@ def budget_recipe(name: str, arm: str, args, data_dir: Path):
 
 
 def judge_arm(model, metrics: dict, classify, lm, dev_texts, dev_labels, args) -> dict:
-    from textae.metrics.core import corpus_bleu
-    from textae.metrics.cvae import generation_report, transfer_report
+    from textae.metrics.cvae import bleu_to_source, generation_report, transfer_report
 
     out = controlled_decodes(model, dev_texts, dev_labels, args)
     labels, asked, greedy, nucleus = out["labels"], out["asked"], out["greedy"], out["nucleus"]
@@ -95,7 +94,7 @@ def judge_arm(model, metrics: dict, classify, lm, dev_texts, dev_labels, args) -
         "generation": generation_report(greedy, asked, classify, lm, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, lm, args.self_bleu_limit),
         "transfer": transfer_report(sources, transferred, targets, classify, lm),
-        "reconstruction_bleu": corpus_bleu(reconstructed, sources),
+        "reconstruction_bleu": bleu_to_source(reconstructed, sources),
         "kl": latent_figure(metrics, "kl_per_sentence"),
         "latent_use": metrics.get("latent_use"),
         "samples_greedy": {label: [t for t, a in zip(greedy, asked) if a == label][: args.examples] for label in labels},

@@ -5,7 +5,7 @@ import pytest
 
 import textae.metrics.cvae as cvae_metrics
 from textae.metrics.core import corpus_bleu
-from textae.metrics.cvae import distinct_n, generation_report, label_accuracy, lm_perplexity, self_bleu, transfer_report
+from textae.metrics.cvae import bleu_to_source, distinct_n, generation_report, label_accuracy, lm_perplexity, self_bleu, transfer_report
 
 
 def classify(texts):
@@ -44,6 +44,13 @@ def test_label_accuracy_and_reports():
     assert set(report) >= {"distinct_1", "distinct_2", "self_bleu"}
     t = transfer_report(["bad film", "bad soup"], ["good film", "bad soup"], ["positive", "positive"], classify)
     assert t["transfer_accuracy"] == 0.5 and t["bleu_to_source"] == corpus_bleu(["good film", "bad soup"], ["bad film", "bad soup"])
+
+
+def test_bleu_to_source_ignores_case_and_the_spacing_of_punctuation():
+    # a WordPiece decoder writes "it ' s bad." where SST-2 reads "it 's bad ."
+    assert bleu_to_source(["it ' s a bad film, really."], ["It 's a bad film , really ."]) == pytest.approx(100.0)
+    assert bleu_to_source(["a good film ."], ["it 's a bad film , really ."]) < 100.0
+    assert bleu_to_source(["x y z w"], ["a b c d"]) == 0.0
 
 
 def test_lm_perplexity_counts_the_lm_tokens_and_eos(tokenizer, corpus):

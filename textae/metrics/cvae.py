@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 
 from .core import _ngrams, _same_length, corpus_bleu
@@ -93,13 +94,30 @@ def generation_report(texts: Sequence[str], asked: Sequence[str], classify: Clas
     return report
 
 
+def bleu_words(text: str) -> str:
+    """``text`` lower-cased, with every punctuation mark a word of its own: "It's bad." and the
+    pre-tokenised "it 's bad ." both read "it ' s bad .". BLEU to a source compares through this, so a
+    decoder whose tokenizer writes punctuation differently from the data (WordPiece's "bad." against
+    SST-2's "bad .") is not scored on spacing and case it cannot control."""
+    return " ".join(re.findall(r"\w+|[^\w\s]", text.lower()))
+
+
+def bleu_to_source(outputs: Sequence[str], sources: Sequence[str]) -> float:
+    """Corpus BLEU ×100 of ``outputs`` to their ``sources``, both read through :func:`bleu_words`.
+
+    >>> bleu_to_source(["It's a bad film."], ["it 's a bad film ."])
+    100.0
+    """
+    return corpus_bleu([bleu_words(o) for o in outputs], [bleu_words(s) for s in sources])
+
+
 def transfer_report(sources: Sequence[str], outputs: Sequence[str], targets: Sequence[str], classify: Classifier, lm=None) -> dict:
     """Transfer accuracy (share of ``outputs`` classified as their target label), BLEU ×100 of the
-    outputs to their ``sources`` and, with ``lm``, the outputs' fluency."""
+    outputs to their ``sources`` (:func:`bleu_to_source`) and, with ``lm``, the outputs' fluency."""
     _same_length(sources, outputs)
     report = {
         "transfer_accuracy": label_accuracy(outputs, targets, classify),
-        "bleu_to_source": corpus_bleu(list(outputs), list(sources)),
+        "bleu_to_source": bleu_to_source(outputs, sources),
         "sentences": len(outputs),
     }
     if lm is not None:
