@@ -43,6 +43,7 @@ VARIANTS = {
     "new_lr_beta0_wdrop0.5": [NEW_LR, BETA0, "model.word_dropout=0.5"],
     "new_lr_bn1": [NEW_LR, BN1],
     "new_lr_bn1_untied": [NEW_LR, BN1, "model.tie_encoder_decoder=false"],
+    "new_lr_bn1_lr2e-4": [NEW_LR, BN1, "train.learning_rate=2.0e-4"],
 }
 WHAT = {
     "base": "the recipe without its two fixes: lr 5e-5 everywhere, cyclical β, free bits 0.5, cross-attention + embedding",
@@ -53,6 +54,7 @@ WHAT = {
     "new_lr_beta0_wdrop0.5": "new_lr_beta0 + word dropout 0.5 on the decoder's input",
     "new_lr_bn1": "new_lr + μ batch-normalised to scale 1 per dimension (BN-VAE γ = 1): the recipe as shipped",
     "new_lr_bn1_untied": "new_lr_bn1 + decoder weights not tied to the encoder's",
+    "new_lr_bn1_lr2e-4": "new_lr_bn1 + the pretrained backbone at learning rate 2e-4 instead of 5e-5",
 }
 
 
