@@ -53,7 +53,7 @@ TARGETS = {"synthetic": {"label_accuracy": 0.98}, "snips": {"label_accuracy": 0.
 DEFAULT_STEPS = {"synthetic": 800, "sst2": 600, "snips": 400}
 DEFAULT_VAE_STEPS = {"synthetic": 400, "sst2": 200, "snips": 150}
 DEFAULT_LM_STEPS = {"synthetic": 300, "sst2": 200, "snips": 150}
-CVAE_ONLY_KEYS = ("label_embedding_dim", "label_classifier")
+CVAE_ONLY_KEYS = ("label_embedding_dim", "label_classifier", "label_adversary")
 
 
 def _steps(spec: str | None, default: dict[str, int]) -> dict[str, int]:

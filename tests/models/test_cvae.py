@@ -183,3 +183,16 @@ def test_the_cvae_composes_the_core_and_shares_the_vae_pieces_without_subclassin
     assert not isinstance(cvae, textae.TextVAE)
     assert isinstance(cvae, VariationalMixin) and isinstance(cvae, textae.TextAutoencoderModel)
     assert cvae.condition_keys == ("class_label",)
+
+
+def test_a_label_adversary_adds_its_two_terms_weighted_by_the_config_and_survives_save_and_load(tokenizer, corpus, tmp_path):
+    model = tiny_model("cvae", tokenizer, label_adversary=0.3, **LABELS)
+    assert model.resolved_loss_weights()["label_confusion"] == 0.3 and model.resolved_loss_weights()["label_adversary"] == 1.0
+    batch = make_batch(model, tokenizer, corpus[:4])
+    out = model(**batch)
+    assert {"label_adversary", "label_confusion"} <= set(out.loss_terms) and "label_adversary_accuracy" in out.stats
+    model.eval().save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded.conditioning.adversary[0].weight, model.conditioning.adversary[0].weight)
+    with pytest.raises(ValueError, match="label_adversary is the weight of the label confusion term and must be ≥ 0, got -1"):
+        tiny_model("cvae", tokenizer, label_adversary=-1.0, **LABELS)

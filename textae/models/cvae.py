@@ -43,6 +43,9 @@ class TextCVAEConfig(TextVAEConfig):
         label_embedding_dim: size m of the label embedding joined to z (the decoder reads d + m).
         label_classifier: a linear probe reads the label off the (detached) pooled encoder state, loss
             term ``label``; it names the source label when ``transfer`` / ``reconstruct`` get none.
+        label_adversary: > 0 puts a label adversary on the posterior mean (see
+            :class:`~textae.modules.conditioning.LabelConditioning`); the value is the default weight
+            of its ``label_confusion`` term, which pushes the label out of z. 0 (default): none.
         id2label / label2id: the label names (HF's fields; set by the training loop from the data).
     """
 
@@ -50,6 +53,7 @@ class TextCVAEConfig(TextVAEConfig):
 
     label_embedding_dim: int = 16
     label_classifier: bool = True
+    label_adversary: float = 0.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -67,11 +71,19 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
     # ---- the label conditioning: q(z | x, y) and p(x | z, y) ------------------------------------
     def build_conditioning(self) -> int:
         c = self.config
-        self.conditioning = LabelConditioning(c.num_labels, c.label_embedding_dim, self.encoder.hidden_size, classifier=c.label_classifier)
+        if c.label_adversary < 0:
+            raise ValueError(f"label_adversary is the weight of the label confusion term and must be ≥ 0, got {c.label_adversary}")
+        adversary_dim = c.latent_dim if c.label_adversary > 0 else 0
+        self.conditioning = LabelConditioning(
+            c.num_labels, c.label_embedding_dim, self.encoder.hidden_size, classifier=c.label_classifier, adversary_latent_dim=adversary_dim
+        )
         return self.conditioning.label_dim
 
     def default_loss_weights(self) -> dict[str, float]:
-        return {**super().default_loss_weights(), **{name: 1.0 for name in self.conditioning.loss_terms}}
+        weights = {name: 1.0 for name in self.conditioning.loss_terms}
+        if "label_confusion" in weights:
+            weights["label_confusion"] = float(self.config.label_adversary)
+        return {**super().default_loss_weights(), **weights}
 
     def _class_label(self, class_label: torch.Tensor | None) -> torch.Tensor:
         if class_label is None:
@@ -84,7 +96,7 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         class_label = self._class_label(class_label)
         encoded = self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds)
         out = self.bottleneck(self.conditioning.condition_encoder(encoded, class_label), sample=sample)
-        losses, stats = self.conditioning.losses(encoded.pooled, class_label)
+        losses, stats = self.conditioning.losses(encoded.pooled, class_label, latent_mean=out.mean if out.mean is not None else out.latent)
         out.losses.update(losses)
         out.stats.update(stats)
         return out
