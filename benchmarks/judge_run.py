@@ -7,6 +7,7 @@ how the pretrained recipes (recipes/cvae_minilm_*.yaml) are measured after ``tex
 
     textae train recipes/cvae_minilm_sst2.yaml
     python benchmarks/judge_run.py runs/cvae_minilm_sst2 --name cvae_minilm_sst2
+    python benchmarks/judge_run.py runs/cvae_minilm_sst2 --name cvae_minilm_sst2_label_latents --label-latents fit
 
 Results: benchmarks/results/judge_{name}.json and .md (samples and transfer examples included).
 """
@@ -41,6 +42,10 @@ def judge(run: Path, args) -> dict:
     dev_texts, dev_labels = _texts_and_labels(recipe, "eval")
     classify = MiniLMClassifier(train_texts, train_labels, cache=run / "judge_train_embeddings.npy")
     judge_dev = sum(p == y for p, y in zip(classify(dev_texts), dev_labels)) / len(dev_texts)
+    if args.label_latents == "fit":  # each label's aggregate posterior, from the training split
+        model.fit_label_latents(train_texts, train_labels)
+    elif args.label_latents == "off":
+        model.config.label_latents = None
 
     start = time.perf_counter()
     out = controlled_decodes(model, dev_texts, dev_labels, args)
@@ -53,6 +58,7 @@ def judge(run: Path, args) -> dict:
         "train_seconds": metrics["throughput"]["seconds"],
         "steps": recipe.train.max_steps,
         "judge_dev_accuracy": judge_dev,
+        "label_latents": "used" if model.config.label_latents else "none",
         "generation": generation_report(greedy, asked, classify, None, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, None, args.self_bleu_limit),
         "transfer": transfer_report(sources, transferred, targets, classify, None),
@@ -81,6 +87,7 @@ def markdown(name: str, result: dict, env: dict, command: str) -> str:
         f"`{command}` on {env['processor']}, {env['cpu_count']} cores, torch threads {env['torch_threads']} (torch {env['torch']}, transformers {env['transformers']}).",
         f"Run: {result['steps']} steps, {result['train_seconds'] / 60:.1f} min of training. Judge: logistic regression over all-MiniLM-L6-v2 embeddings fitted on the training split, "
         f"{result['judge_dev_accuracy']:.1%} on the real dev sentences.",
+        f"Label latents (z drawn from each label's fitted aggregate posterior, transfer moving z by the difference of the labels' means): {result.get('label_latents', 'none')}.",
         "",
         "| decoding | label acc | distinct-1 | distinct-2 | self-BLEU |",
         "| --- | --- | --- | --- | --- |",
@@ -117,6 +124,10 @@ def main() -> int:
     parser.add_argument("--self-bleu-limit", type=int, default=300)
     parser.add_argument("--examples", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--label-latents", choices=("saved", "fit", "off"), default="saved",
+        help="saved: as the model has them; fit: fit each label's aggregate posterior on the training split first; off: z ~ N(0, I) and unshifted transfer",
+    )
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
     run = Path(args.run)

@@ -6,7 +6,9 @@ that holds the sentiment itself brings a random one when sampled and the source'
 transferred. This measures that directly. Every sentence is encoded under one fixed label (so the
 label input says nothing), and a logistic regression reads the true label off the posterior means
 of the run's training split; its accuracy on the run's eval split is the figure (chance: the
-majority label's share). A run whose z holds no label scores near chance.
+majority label's share). A run whose z holds no label scores near chance. A second figure encodes
+each sentence under its own label, as ``transfer`` does: what a label adversary
+(``model.label_adversary``) is trained to remove.
 
     python benchmarks/label_in_z.py runs/cvae_minilm_sst2 runs/cvae_sst2
 
@@ -40,17 +42,25 @@ def probe(run: Path, seed: int) -> dict:
     model = AutoModel.from_pretrained(str(run / "model")).eval()
     fixed = model.label_names[0]
     (train_texts, train_labels), (dev_texts, dev_labels) = (_texts_and_labels(recipe, split) for split in ("train", "eval"))
-    train_z, dev_z = (model.encode(texts, labels=fixed).numpy() for texts in (train_texts, dev_texts))
-    regression = LogisticRegression(max_iter=2000, random_state=seed).fit(train_z, train_labels)
+
+    def accuracy(train_under, dev_under) -> float:
+        train_z, dev_z = (model.encode(texts, labels=under).numpy() for texts, under in ((train_texts, train_under), (dev_texts, dev_under)))
+        return float(LogisticRegression(max_iter=2000, random_state=seed).fit(train_z, train_labels).score(dev_z, dev_labels))
+
     return {
         "run": str(run),
         "encoded_under": fixed,
-        "probe_accuracy": float(regression.score(dev_z, dev_labels)),
+        "probe_accuracy": accuracy(fixed, fixed),
+        "probe_accuracy_own_label": accuracy(train_labels, dev_labels),
         "majority_share": Counter(dev_labels).most_common(1)[0][1] / len(dev_labels),
-        "latent_dim": int(train_z.shape[1]),
+        "latent_dim": int(model.config.latent_dim),
         "train_sentences": len(train_texts),
         "eval_sentences": len(dev_texts),
     }
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
 
 
 def markdown(rows: list[dict], env: dict, command: str) -> str:
@@ -60,11 +70,11 @@ def markdown(rows: list[dict], env: dict, command: str) -> str:
         f"`{command}` on {env['processor']}, {env['cpu_count']} cores, torch threads {env['torch_threads']} (torch {env['torch']}, transformers {env['transformers']}).",
         "Every sentence encoded under one fixed label; a logistic regression on the posterior means of the training split, scored on the eval split.",
         "",
-        "| run | latent dim | label from z (eval) | majority share | sentences (train / eval) |",
-        "| --- | --- | --- | --- | --- |",
+        "| run | latent dim | label from z, fixed label (eval) | label from z, own label (eval) | majority share | sentences (train / eval) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {r['run']} | {r['latent_dim']} | {r['probe_accuracy']:.1%} | {r['majority_share']:.1%} | {r['train_sentences']} / {r['eval_sentences']} |" for r in rows
+        f"| {r['run']} | {r['latent_dim']} | {r['probe_accuracy']:.1%} | {_percent(r.get('probe_accuracy_own_label'))} | {r['majority_share']:.1%} | {r['train_sentences']} / {r['eval_sentences']} |" for r in rows
     ]
     return "\n".join(lines) + "\n"
 

@@ -196,3 +196,35 @@ def test_a_label_adversary_adds_its_two_terms_weighted_by_the_config_and_survive
     torch.testing.assert_close(loaded.conditioning.adversary[0].weight, model.conditioning.adversary[0].weight)
     with pytest.raises(ValueError, match="label_adversary is the weight of the label confusion term and must be ≥ 0, got -1"):
         tiny_model("cvae", tokenizer, label_adversary=-1.0, **LABELS)
+
+
+def test_label_latents_fit_each_labels_aggregate_posterior_and_steer_sampling_and_transfer(trained, tokenizer, tmp_path):
+    model, rows = trained
+    texts, labels = rows["text"], rows["sentiment"]
+    assert model.config.label_latents is None
+    with pytest.raises(ValueError, match=r"label_latents=True needs fitted label latents: call fit_label_latents"):
+        model.sample(2, label="positive", label_latents=True)
+    fitted = model.fit_label_latents(texts, labels)
+    ids = torch.tensor(labels)
+    mu = model.encode(texts, labels=labels)
+    for k in range(2):  # the mean of a label's Gaussian is the mean of its texts' posterior means
+        torch.testing.assert_close(torch.tensor(fitted["mean"][k]), mu[ids == k].mean(0), atol=1e-5, rtol=1e-4)
+        assert min(fitted["std"][k]) > 0
+    # sampling draws z = m_y + ε · s_y where it drew z = ε before
+    means, stds = torch.tensor(fitted["mean"]), torch.tensor(fitted["std"])
+    torch.manual_seed(0)
+    eps = torch.randn(3, model.config.latent_dim)
+    for use, z in ((None, means[1] + eps * stds[1]), (False, eps)):
+        torch.manual_seed(0)
+        assert model.sample(3, label="positive", max_new_tokens=6, label_latents=use) == model.decode(z, label="positive", max_new_tokens=6)
+    # transfer moves z by m_target − m_source; reconstruction (same label) is unchanged
+    source = texts[:2]
+    z = model.encode(source, labels=["negative", "negative"])
+    moved = model.decode(z + means[1] - means[0], label="positive", max_new_tokens=8)
+    assert model.transfer(source, to_label="positive", from_label="negative", max_new_tokens=8) == moved
+    assert model.transfer(source, to_label="positive", from_label="negative", max_new_tokens=8, label_latents=False) == model.decode(z, label="positive", max_new_tokens=8)
+    model.save_pretrained(tmp_path)
+    assert AutoModel.from_pretrained(tmp_path).config.label_latents == fitted
+    model.config.label_latents = None
+    with pytest.raises(ValueError, match=r"no text of label 'positive' to fit its latent from"):
+        model.fit_label_latents(texts[:1], ["negative"])

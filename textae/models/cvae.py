@@ -16,7 +16,14 @@ API (texts in, texts out; labels by name or id):
   decoded with the target label;
 * ``reconstruct(texts, labels=None)``, ``encode(texts, labels=None)``, ``decode(z, label=...)``,
   ``interpolate(a, b, label=...)``;
-* ``predict_labels(texts)`` — the label probe on the encoder (what stands in for a missing source label).
+* ``predict_labels(texts)`` — the label probe on the encoder (what stands in for a missing source label);
+* ``fit_label_latents(texts, labels)`` — each label's aggregate posterior q(z | y), fitted as a
+  diagonal Gaussian over the posteriors of that label's texts and saved in the config. Once fitted,
+  ``sample`` draws z from the asked label's Gaussian instead of N(0, I), and ``transfer`` moves z by
+  the difference of the two labels' means (Optimus-style latent arithmetic); ``label_latents=False``
+  turns either off. This matters because z is never free of the label: the words that carry the
+  sentiment are content the decoder reconstructs from z, so q(z | y) differs between labels, and a z
+  from N(0, I) brings a sentiment of its own that competes with the label asked for.
 
 >>> from textae.models.cvae import TextCVAEConfig
 >>> TextCVAEConfig(id2label={0: "negative", 1: "positive"}).label2id
@@ -46,6 +53,8 @@ class TextCVAEConfig(TextVAEConfig):
         label_adversary: > 0 puts a label adversary on the posterior mean (see
             :class:`~textae.modules.conditioning.LabelConditioning`); the value is the default weight
             of its ``label_confusion`` term, which pushes the label out of z. 0 (default): none.
+        label_latents: ``{"mean": [K][d], "std": [K][d]}``, each label's aggregate posterior as a
+            diagonal Gaussian (set by :meth:`TextCVAE.fit_label_latents`); None until fitted.
         id2label / label2id: the label names (HF's fields; set by the training loop from the data).
     """
 
@@ -54,6 +63,7 @@ class TextCVAEConfig(TextVAEConfig):
     label_embedding_dim: int = 16
     label_classifier: bool = True
     label_adversary: float = 0.0
+    label_latents: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -150,6 +160,44 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
     def _source_ids(self, texts: list[str], labels, batch_size: int) -> torch.Tensor:
         return self._predicted_ids(texts, batch_size) if labels is None else self.label_ids(labels, len(texts))
 
+    # ---- each label's aggregate posterior q(z | y) -------------------------------------------------
+    @torch.no_grad()
+    def fit_label_latents(self, texts: list[str], labels, batch_size: int = 64) -> dict:
+        """Fits q(z | y) = the average over a label's texts of q(z | x, y) as a diagonal Gaussian: mean
+        m_y [d] = the mean of the posterior means, variance = their variance plus the mean posterior
+        variance. ``labels``: one per text (names / ids). Stored in ``config.label_latents`` (saved with
+        the model) and returned."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        ids = self.label_ids(labels, len(texts))
+        d = self.config.latent_dim
+
+        def moments(input_ids, mask, rows):
+            out = self.encode_latent(input_ids, mask, class_label=ids[rows].to(self.device))
+            if out.logvar is None:
+                raise ValueError(f"{type(self.bottleneck).__name__} has no Gaussian posterior to fit label latents from")
+            return torch.cat([out.mean, out.logvar.exp()], dim=-1)
+
+        stats = self.map_encoder_batches(texts, moments, batch_size, empty=(0, 2 * d))
+        means, stds = [], []
+        for k, name in enumerate(self.label_names):
+            rows = stats[ids == k]
+            if len(rows) == 0:
+                raise ValueError(f"no text of label {name!r} to fit its latent from")
+            mu, var = rows[:, :d], rows[:, d:]
+            means.append(mu.mean(0).tolist())
+            stds.append((mu.var(0, unbiased=False) + var.mean(0)).sqrt().tolist())
+        self.config.label_latents = {"mean": means, "std": stds}
+        return self.config.label_latents
+
+    def _label_latents(self, use: bool | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(means [K, d], stds [K, d]) when they are to be used: ``use`` None → when fitted."""
+        fitted = self.config.label_latents
+        if use and not fitted:
+            raise ValueError("label_latents=True needs fitted label latents: call fit_label_latents(texts, labels) first")
+        if use is False or not fitted:
+            return None
+        return tuple(torch.tensor(fitted[key], dtype=torch.float32, device=self.device) for key in ("mean", "std"))
+
     # ---- the autoencoder API with labels --------------------------------------------------------
     @torch.no_grad()
     def encode(
@@ -180,27 +228,42 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         return self._decode_encoded(texts, ids, ids, batch_size, generate_kwargs)
 
     @torch.no_grad()
-    def transfer(self, texts: list[str], to_label, from_label=None, batch_size: int = 64, **generate_kwargs) -> list[str]:
+    def transfer(self, texts: list[str], to_label, from_label=None, batch_size: int = 64, label_latents: bool | None = None, **generate_kwargs) -> list[str]:
         """Label transfer: z = the posterior mean of each text under its own label (``from_label``:
-        given, one or one per text; else the probe's), decoded greedily with ``to_label``."""
+        given, one or one per text; else the probe's), moved by m_target − m_source when label latents
+        are fitted (``label_latents``: None → when fitted), decoded greedily with ``to_label``."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         source = self._source_ids(texts, from_label, batch_size)
-        return self._decode_encoded(texts, source, self.label_ids(to_label, len(texts)), batch_size, generate_kwargs)
+        return self._decode_encoded(texts, source, self.label_ids(to_label, len(texts)), batch_size, generate_kwargs, self._label_latents(label_latents))
 
-    def _decode_encoded(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, generate_kwargs: dict) -> list[str]:
-        """Each text encoded under its ``source`` label id and decoded under its ``target`` one."""
+    def _decode_encoded(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, generate_kwargs: dict, shift=None) -> list[str]:
+        """Each text encoded under its ``source`` label id and decoded under its ``target`` one; with
+        ``shift`` = (label means, stds), z moves by the difference of the two labels' means."""
         out: list[str] = []
         for i in range(0, len(texts), batch_size):
-            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=source[i : i + batch_size])
-            out.extend(self.decode(z, class_label=target[i : i + batch_size], **generate_kwargs))
+            src, tgt = source[i : i + batch_size], target[i : i + batch_size]
+            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=src)
+            if shift is not None:
+                means = shift[0].cpu()
+                z = z + means[tgt] - means[src]
+            out.extend(self.decode(z, class_label=tgt, **generate_kwargs))
         return out
 
     @torch.no_grad()
-    def sample(self, n: int = 1, label=None, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, **generate_kwargs) -> list[str]:
-        """n sentences of ``label``: z ~ N(0, temperature² I) joined to the label, decoded greedily (or
-        nucleus-sampled with ``greedy=False``). Without a label the rows cycle through every label."""
+    def sample(
+        self, n: int = 1, label=None, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = True, label_latents: bool | None = None, **generate_kwargs
+    ) -> list[str]:
+        """n sentences of ``label``: z ~ N(0, temperature² I) joined to the label (with fitted label
+        latents, ``label_latents`` None or True: z ~ N(m_y, temperature² diag(s_y²)), the label's own
+        Gaussian), decoded greedily (or nucleus-sampled with ``greedy=False``). Without a label the
+        rows cycle through every label."""
         z = self.prior_latent(n, temperature, top_p, greedy, generate_kwargs)
         ids = torch.arange(n) % self.config.num_labels if label is None else self.label_ids(label, n)
+        fitted = self._label_latents(label_latents)
+        if fitted is not None:
+            means, stds = fitted
+            rows = ids.to(z.device)
+            z = means[rows] + z * stds[rows]
         return self.decode(z, class_label=ids, **generate_kwargs)
 
     def generate(self, inputs=None, *args, label=None, n: int | None = None, **kwargs):
