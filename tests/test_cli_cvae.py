@@ -68,3 +68,29 @@ def test_label_on_an_unconditioned_run_is_refused(tmp_path):
     model.save_pretrained(tmp_path)
     with pytest.raises(SystemExit, match="not conditioned on labels"):
         main(["generate", str(tmp_path), "--label", "positive"])
+
+
+def test_fit_label_latents_writes_them_into_the_saved_config_and_generate_uses_them(cvae_run, capsys):
+    root, run = cvae_run
+    before = json.loads((run / "model" / "config.json").read_text())
+    assert before.get("label_latents") is None
+    assert main(["fit-label-latents", str(run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["negative", "positive"] and all("texts" in line for line in out)
+    after = json.loads((run / "model" / "config.json").read_text())
+    assert len(after["label_latents"]["mean"]) == 2 and len(after["label_latents"]["std"][0]) == 8
+    assert {k: v for k, v in after.items() if k != "label_latents"} == {k: v for k, v in before.items() if k != "label_latents"}
+    assert main(["generate", str(run), "--label", "positive", "-n", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    lines = root / "in2.txt"
+    lines.write_text("the hotel was awful .\n")
+    assert main(["generate", str(run), "--input", str(lines), "--label", "positive"]) == 0
+    capsys.readouterr()
+
+
+def test_fit_label_latents_refuses_a_model_without_labels(tmp_path, tokenizer):
+    from tests.conftest import tiny_model
+
+    tiny_model("vae", tokenizer).save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit, match="TextVAE is not conditioned on labels; fit-label-latents needs a CVAE run"):
+        main(["fit-label-latents", str(tmp_path)])

@@ -159,6 +159,35 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_fit_label_latents(args) -> int:
+    """Fits each label's aggregate posterior on the run's training split and writes it into the saved
+    model's config (atomically: the old config stays whole until the new one is complete)."""
+    import os
+    import tempfile
+
+    from .training import load_recipe
+    from .training.build import raw_split, text_column
+
+    model = _load_model(args.run_dir)
+    if not hasattr(model, "fit_label_latents"):
+        raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; fit-label-latents needs a CVAE run")
+    recipe = load_recipe(Path(args.run_dir) / "recipe.yaml", args.overrides)
+    train_raw = raw_split(recipe, "train")
+    column, label = text_column(recipe), recipe.data.label_column
+    names = getattr(train_raw.features[label], "names", None)
+    rows = [(row[column].strip(), row[label]) for row in train_raw if isinstance(row[column], str) and row[column].strip()]
+    labels = [names[y] if names is not None else (y if isinstance(y, int) else str(y)) for _, y in rows]
+    fitted = model.fit_label_latents([text for text, _ in rows], labels)
+    model_dir = Path(args.run_dir) / "model"
+    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
+        model.config.save_pretrained(tmp)
+        os.replace(Path(tmp) / "config.json", model_dir / "config.json")
+    counts = model.label_ids(labels, len(labels)).bincount(minlength=model.config.num_labels).tolist()
+    for name, mean, count in zip(model.label_names, fitted["mean"], counts):
+        print(f"{name}: |mean| {sum(v * v for v in mean) ** 0.5:.3f} over {count} texts")
+    return 0
+
+
 def _one_line(text: str) -> str:
     """A generated text as one output line: the line breaks and tabs a byte-level decoder may write become spaces."""
     return " ".join(text.replace("\t", " ").splitlines())
@@ -268,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
     p.add_argument("--prior", help="VQ models: the prior over codes (default RUN_DIR/prior, see textae.training.prior)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("fit-label-latents", help="CVAE: fit each label's latent Gaussian on the training split (then generate --label samples from it)")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", help="section.key=value applied to the run's recipe (e.g. data.train_files=...)")
+    p.set_defaults(func=cmd_fit_label_latents)
 
     p = sub.add_parser("encode", help="embed sentences")
     p.add_argument("run_dir")
