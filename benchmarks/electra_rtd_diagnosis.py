@@ -24,7 +24,7 @@ priors, the default), ``wu<share>`` (warm-up as a share of the steps), ``temp<T>
 ``modern`` (ModernBERT: rotary, pre-LN, GeGLU), ``conv`` (ConvBERT: half the heads local convolutions),
 ``drop<p>`` (every dropout at p: BERT's are 0.1, ModernBERT's 0), ``biases`` (ModernBERT with
 biases, as BERT has), ``init<std>``, ``const``,
-``nogroup``, ``fp32``, ``tieall``.
+``nogroup``, ``fp32``, ``tieall``, ``seed<N>`` (the training seed, for the spread between seeds).
 
 Each run also gets two probes of the trained discriminator on clean valid sentences: the **collapse
 probe** (mean cosine between the last-layer states of two positions of a sentence; near 1, every position
@@ -86,6 +86,8 @@ def parse_variant(name: str) -> tuple[dict, dict, str | None]:
             warm = int(part[4:])
         elif part == "tieall":
             model["shared_embeddings"] = "all"
+        elif part.startswith("seed"):  # the training seed (init, batches, corruption): seed1
+            train["seed"] = int(part[4:])
         elif part == "const":
             train["lr_scheduler"] = "constant_with_warmup"
         elif part == "nogroup":
