@@ -68,7 +68,8 @@ def test_a_pretrained_pair_trains_reloads_evaluates_and_generates_through_the_cl
     assert {"vae", "latent_use", "reconstruction"} <= set(metrics) and len(metrics["samples"]) > 0
     capsys.readouterr()
     assert main(["generate", str(run), "-n", "3"]) == 0
-    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    # one line per sample; a sample of tiny random weights may be blank, so the output is not stripped
+    assert len(capsys.readouterr().out.splitlines()) == 3
     lines = tmp_path / "in.txt"
     lines.write_text("the cat sat on the mat\na dog ran\n")
     assert main(["generate", str(run), "--input", str(lines)]) == 0
