@@ -115,20 +115,9 @@ def train_or_load(recipe, reuse: bool):
 
 
 def _texts_and_labels(recipe, which: str) -> tuple[list[str], list[str]]:
-    from textae.training.build import raw_split, text_column
+    from textae.training.build import labelled_texts
 
-    ds = raw_split(recipe, which)
-    column, label = text_column(recipe), recipe.data.label_column
-    feature = ds.features[label]
-    names = getattr(feature, "names", None)
-    texts, labels = [], []
-    for row in ds:
-        text = row[column]
-        if isinstance(text, str) and text.strip():
-            texts.append(text.strip())
-            value = row[label]
-            labels.append(names[value] if names is not None else str(value))
-    return texts, labels
+    return labelled_texts(recipe, which)
 
 
 class MiniLMClassifier:

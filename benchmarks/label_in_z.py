@@ -68,7 +68,7 @@ def markdown(rows: list[dict], env: dict, command: str) -> str:
         "# How much of the label does z carry?",
         "",
         f"`{command}` on {env['processor']}, {env['cpu_count']} cores, torch threads {env['torch_threads']} (torch {env['torch']}, transformers {env['transformers']}).",
-        "Every sentence encoded under one fixed label; a logistic regression on the posterior means of the training split, scored on the eval split.",
+        "Every sentence encoded under one fixed label, then under its own label; each time a logistic regression on the posterior means of the training split, scored on the eval split.",
         "",
         "| run | latent dim | label from z, fixed label (eval) | label from z, own label (eval) | majority share | sentences (train / eval) |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -166,18 +166,14 @@ def cmd_fit_label_latents(args) -> int:
     import tempfile
 
     from .training import load_recipe
-    from .training.build import raw_split, text_column
+    from .training.build import labelled_texts
 
     model = _load_model(args.run_dir)
     if not hasattr(model, "fit_label_latents"):
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; fit-label-latents needs a CVAE run")
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml", args.overrides)
-    train_raw = raw_split(recipe, "train")
-    column, label = text_column(recipe), recipe.data.label_column
-    names = getattr(train_raw.features[label], "names", None)
-    rows = [(row[column].strip(), row[label]) for row in train_raw if isinstance(row[column], str) and row[column].strip()]
-    labels = [names[y] if names is not None else (y if isinstance(y, int) else str(y)) for _, y in rows]
-    fitted = model.fit_label_latents([text for text, _ in rows], labels)
+    texts, labels = labelled_texts(recipe, "train")
+    fitted = model.fit_label_latents(texts, labels)
     model_dir = Path(args.run_dir) / "model"
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
         model.config.save_pretrained(tmp)

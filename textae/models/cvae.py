@@ -240,11 +240,11 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         """Each text encoded under its ``source`` label id and decoded under its ``target`` one; with
         ``shift`` = (label means, stds), z moves by the difference of the two labels' means."""
         out: list[str] = []
+        means = None if shift is None else shift[0].cpu()  # encode returns z on the CPU
         for i in range(0, len(texts), batch_size):
             src, tgt = source[i : i + batch_size], target[i : i + batch_size]
             z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=src)
-            if shift is not None:
-                means = shift[0].cpu()
+            if means is not None:
                 z = z + means[tgt] - means[src]
             out.extend(self.decode(z, class_label=tgt, **generate_kwargs))
         return out

@@ -137,6 +137,21 @@ def label_maps(recipe: Recipe, train_raw) -> dict[str, int] | None:
     return {name: i for i, name in enumerate(values)}
 
 
+def labelled_texts(recipe: Recipe, which: str) -> tuple[list[str], list[str]]:
+    """The non-blank texts of a split (stripped) and each one's label name, named as the training
+    loop names them: a ClassLabel's names, else the value as a string (see :func:`label_maps`)."""
+    ds = raw_split(recipe, which)
+    column, label = text_column(recipe), recipe.data.label_column
+    names = class_label_names(ds, label)
+    texts, labels = [], []
+    for row in ds:
+        text = row[column]
+        if isinstance(text, str) and text.strip():
+            texts.append(text.strip())
+            labels.append(names[row[label]] if names is not None else str(row[label]))
+    return texts, labels
+
+
 def uses_text_noise(recipe: Recipe) -> bool:
     """Whether the model corrupts raw text (a text-level step in ``model.noise`` or its family's default)."""
     from ..noise import TEXT_NOISES
