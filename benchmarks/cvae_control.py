@@ -185,15 +185,16 @@ def controlled_decodes(model, dev_texts: list[str], dev_labels: list[str], args)
     """What a CVAE is judged on: ``args.samples_per_label`` samples per label, greedy and nucleus (each
     from the same seed), and the dev sentences moved to another label and reconstructed."""
     labels = model.label_names
+    guide = {"guidance": args.guidance} if getattr(args, "guidance", 0.0) else {}  # label guidance γ (TextCVAE.decode)
     asked = [label for label in labels for _ in range(args.samples_per_label)]
     torch.manual_seed(args.seed)
-    greedy = model.sample(len(asked), label=asked, temperature=args.temperature)
+    greedy = model.sample(len(asked), label=asked, temperature=args.temperature, **guide)
     torch.manual_seed(args.seed)
-    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p)
+    nucleus = model.sample(len(asked), label=asked, temperature=args.temperature, greedy=False, top_p=args.top_p, **guide)
     sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
     return {
         "labels": labels, "asked": asked, "greedy": greedy, "nucleus": nucleus, "sources": sources, "source_labels": source_labels, "targets": targets,
-        "transferred": model.transfer(sources, to_label=targets, from_label=source_labels),
+        "transferred": model.transfer(sources, to_label=targets, from_label=source_labels, **guide),
         "reconstructed": model.reconstruct(sources, labels=source_labels),
     }
 

@@ -47,6 +47,7 @@ def judge(run: Path, args) -> dict:
     elif args.label_latents == "off":
         model.config.label_latents = None
 
+    lm = AutoModel.from_pretrained(str(Path(args.fluency_lm) / "model")).eval() if args.fluency_lm else None
     start = time.perf_counter()
     out = controlled_decodes(model, dev_texts, dev_labels, args)
     seconds = time.perf_counter() - start
@@ -59,9 +60,11 @@ def judge(run: Path, args) -> dict:
         "steps": recipe.train.max_steps,
         "judge_dev_accuracy": judge_dev,
         "label_latents": "used" if model.config.label_latents else "none",
-        "generation": generation_report(greedy, asked, classify, None, args.self_bleu_limit),
-        "generation_nucleus": generation_report(nucleus, asked, classify, None, args.self_bleu_limit),
-        "transfer": transfer_report(sources, transferred, targets, classify, None),
+        "guidance": args.guidance,
+        "fluency_lm": args.fluency_lm,
+        "generation": generation_report(greedy, asked, classify, lm, args.self_bleu_limit),
+        "generation_nucleus": generation_report(nucleus, asked, classify, lm, args.self_bleu_limit),
+        "transfer": transfer_report(sources, transferred, targets, classify, lm),
         "reconstruction_bleu": bleu_to_source(reconstructed, sources),
         "decode_seconds": seconds,
         "samples_nucleus": {label: [t for t, a in zip(nucleus, asked) if a == label][: args.examples] for label in labels},
@@ -79,6 +82,10 @@ def reached(result: dict) -> dict:
     }
 
 
+def ppl(report: dict) -> str:
+    return f"{report['fluency']['ppl']:.1f}" if report.get("fluency") else "–"
+
+
 def markdown(name: str, result: dict, env: dict, command: str) -> str:
     g, n, t = result["generation"], result["generation_nucleus"], result["transfer"]
     lines = [
@@ -88,13 +95,15 @@ def markdown(name: str, result: dict, env: dict, command: str) -> str:
         f"Run: {result['steps']} steps, {result['train_seconds'] / 60:.1f} min of training. Judge: logistic regression over all-MiniLM-L6-v2 embeddings fitted on the training split, "
         f"{result['judge_dev_accuracy']:.1%} on the real dev sentences.",
         f"Label latents (z drawn from each label's fitted aggregate posterior, transfer moving z by the difference of the labels' means): {result.get('label_latents', 'none')}.",
+        f"Label guidance γ (samples and transfers; textae.models.guidance): {result.get('guidance', 0.0):g}."
+        + (f" Fluency: PPL under the AR LM `{result['fluency_lm']}`." if result.get("fluency_lm") else ""),
         "",
-        "| decoding | label acc | distinct-1 | distinct-2 | self-BLEU |",
-        "| --- | --- | --- | --- | --- |",
-        f"| greedy | {g['label_accuracy']:.1%} | {g['distinct_1']:.3f} | {g['distinct_2']:.3f} | {g['self_bleu']:.1f} |",
-        f"| nucleus | {n['label_accuracy']:.1%} | {n['distinct_1']:.3f} | {n['distinct_2']:.3f} | {n['self_bleu']:.1f} |",
+        "| decoding | label acc | distinct-1 | distinct-2 | self-BLEU | fluency PPL |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| greedy | {g['label_accuracy']:.1%} | {g['distinct_1']:.3f} | {g['distinct_2']:.3f} | {g['self_bleu']:.1f} | {ppl(g)} |",
+        f"| nucleus | {n['label_accuracy']:.1%} | {n['distinct_1']:.3f} | {n['distinct_2']:.3f} | {n['self_bleu']:.1f} | {ppl(n)} |",
         "",
-        f"Transfer (every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}; "
+        f"Transfer (every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}, fluency PPL {ppl(t)}; "
         f"reconstruction BLEU with the true label {result['reconstruction_bleu']:.1f} (BLEU lower-cased, punctuation split off on both sides).",
         "",
         "| target | wanted | reached | met |",
@@ -128,6 +137,8 @@ def main() -> int:
         "--label-latents", choices=("saved", "fit", "off"), default="saved",
         help="saved: as the model has them; fit: fit each label's aggregate posterior on the training split first; off: z ~ N(0, I) and unshifted transfer",
     )
+    parser.add_argument("--guidance", type=float, default=0.0, help="label guidance γ for samples and transfers (0: plain decoding; see textae.models.guidance)")
+    parser.add_argument("--fluency-lm", default=None, help="a finished AR LM run (family lm) on the same text: PPL of the samples and transfers under it")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
     run = Path(args.run)

@@ -1,5 +1,6 @@
 """``textae train / eval / generate --label`` end to end on a tiny CVAE run."""
 
+import functools
 import json
 
 import pytest
@@ -94,3 +95,25 @@ def test_fit_label_latents_refuses_a_model_without_labels(tmp_path, tokenizer):
     tiny_model("vae", tokenizer).save_pretrained(tmp_path / "model")
     with pytest.raises(SystemExit, match="TextVAE is not conditioned on labels; fit-label-latents needs a CVAE run"):
         main(["fit-label-latents", str(tmp_path)])
+
+
+def test_generate_passes_nucleus_sampling_and_label_guidance_on(cvae_run, capsys, monkeypatch):
+    from textae.models.cvae import TextCVAE
+
+    _, run = cvae_run
+    seen = []
+    real = TextCVAE.sample
+
+    @functools.wraps(real)  # keeps the signature the CLI reads
+    def recording(self, n, **kwargs):
+        seen.append(kwargs)
+        return real(self, n, **kwargs)
+
+    monkeypatch.setattr(TextCVAE, "sample", recording)
+    assert main(["generate", str(run), "--label", "positive", "-n", "3", "--top-p", "0.9", "--guidance", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert seen[-1]["greedy"] is False and seen[-1]["top_p"] == 0.9 and seen[-1]["guidance"] == 2.0
+    assert main(["generate", str(run), "--label", "positive", "-n", "2"]) == 0
+    assert "greedy" not in seen[-1] and "guidance" not in seen[-1]  # the defaults: greedy decoding of each z, no guidance
+    with pytest.raises(SystemExit, match="--guidance steers decoding toward a label; pass --label too"):
+        main(["generate", str(run), "--guidance", "2"])

@@ -17,6 +17,7 @@ with ``--resume``; 128 + N killed by a second signal N.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -143,18 +144,24 @@ def cmd_generate(args) -> int:
     model = _load_model(args.run_dir)
     if args.label is not None and not model.condition_keys:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
+    if args.guidance and args.label is None:
+        raise SystemExit("textae: --guidance steers decoding toward a label; pass --label too")
+    guide = {"guidance": args.guidance} if args.guidance else {}
     if args.input:
         if not model.offers(protocol.RECONSTRUCT):
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
-        outputs = model.transfer(texts, to_label=args.label) if args.label is not None else model.reconstruct(texts)
+        outputs = model.transfer(texts, to_label=args.label, **guide) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
             print(f"{src}\t{_one_line(out)}")
         return 0
     _attach_prior(model, args.run_dir, args.prior)
     if protocol.SAMPLE not in model.operations:  # declared, but maybe not ready: a VQ model names its missing prior
         raise SystemExit(f"textae: {type(model).__name__} has no prior to sample from; pass --input FILE to reconstruct")
-    for text in model.sample(args.n, temperature=args.temperature, top_p=args.top_p, **({"label": args.label} if args.label is not None else {})):
+    kwargs = {"temperature": args.temperature, "top_p": args.top_p, **guide, **({"label": args.label} if args.label is not None else {})}
+    if args.top_p < 1.0 and "greedy" in inspect.signature(model.sample).parameters:
+        kwargs["greedy"] = False  # latent families decode each z greedily unless asked to sample its words
+    for text in model.sample(args.n, **kwargs):
         print(_one_line(text))
     return 0
 
@@ -288,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=10)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0, help="below 1: nucleus sampling of the words (latent families otherwise decode each z greedily)")
+    p.add_argument("--guidance", type=float, default=0.0, help="CVAE with --label: label guidance weight (0: none; see textae.models.guidance)")
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
     p.add_argument("--prior", help="VQ models: the prior over codes (default RUN_DIR/prior, see textae.training.prior)")

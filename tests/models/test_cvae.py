@@ -228,3 +228,37 @@ def test_label_latents_fit_each_labels_aggregate_posterior_and_steer_sampling_an
     model.config.label_latents = None
     with pytest.raises(ValueError, match=r"no text of label 'positive' to fit its latent from"):
         model.fit_label_latents(texts[:1], ["negative"])
+
+
+def test_label_guidance_scores_are_the_contrast_of_the_asked_label_against_the_others_step_by_step(tokenizer):
+    from textae.models.guidance import LabelGuidance
+
+    model = tiny_model("cvae", tokenizer, **LABELS).eval()  # three labels: the contrast is the mean of two
+    z = torch.randn(2, model.config.latent_dim, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 2])
+    guide = LabelGuidance(model, z, y, num_labels=3, weight=1.5)
+    ids = model._bos(2)
+    with torch.no_grad():
+        for _ in range(4):  # the processor's cached contrast pass against full uncached passes under each other label
+            logits = {k: model(input_ids=ids, latent=z, class_label=torch.full((2,), k), use_cache=False).logits[:, -1].log_softmax(-1) for k in range(3)}
+            asked = torch.stack([logits[int(k)][r] for r, k in enumerate(y)])
+            others = torch.stack([torch.stack([logits[k][r] for k in range(3) if k != int(y[r])]).exp().mean(0).log() for r in range(2)])
+            scores = guide(ids, model(input_ids=ids, latent=z, class_label=y).logits[:, -1])
+            torch.testing.assert_close(scores, asked + 1.5 * (asked - others), rtol=1e-4, atol=1e-4)
+            ids = torch.cat([ids, scores.argmax(-1, keepdim=True)], dim=1)
+
+
+def test_label_guidance_at_zero_is_plain_decoding_and_bad_weights_are_refused(trained):
+    from textae.models.guidance import LabelGuidance
+
+    model, rows = trained
+    z = torch.randn(6, model.config.latent_dim, generator=torch.Generator().manual_seed(4))
+    plain = model.decode(z, label="positive", max_new_tokens=10)
+    assert model.decode(z, label="positive", max_new_tokens=10, guidance=0.0) == plain
+    guided = model.decode(z, label="positive", max_new_tokens=10, guidance=3.0)
+    assert len(guided) == 6 and guided != plain  # the contrast moves greedy choices at this weight
+    assert len(model.sample(4, label="negative", guidance=1.0, greedy=False, max_new_tokens=8)) == 4
+    assert len(model.transfer(rows["text"][:3], to_label="positive", guidance=1.0, max_new_tokens=8)) == 3
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="label guidance weight must be a finite number"):
+            LabelGuidance(model, z, torch.zeros(6, dtype=torch.long), 2, bad)

@@ -16,6 +16,8 @@ API (texts in, texts out; labels by name or id):
   decoded with the target label;
 * ``reconstruct(texts, labels=None)``, ``encode(texts, labels=None)``, ``decode(z, label=...)``,
   ``interpolate(a, b, label=...)``;
+* ``guidance=γ`` on any of the decoding calls — contrastive label guidance: each step's word scores
+  are pushed away from what the decoder predicts under the other labels (see :mod:`textae.models.guidance`);
 * ``predict_labels(texts)`` — the label probe on the encoder (what stands in for a missing source label);
 * ``fit_label_latents(texts, labels)`` — each label's aggregate posterior q(z | y), fitted as a
   diagonal Gaussian over the posteriors of that label's texts and saved in the config. Once fitted,
@@ -211,13 +213,24 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         return super().encode(texts, batch_size=batch_size, normalize=normalize, sample=sample, class_label=class_label)
 
     @torch.no_grad()
-    def decode(self, latent: torch.Tensor, max_new_tokens: int | None = None, label=None, class_label: torch.Tensor | None = None, **generate_kwargs) -> list[str]:
-        """z [N, d] → texts of ``label`` (a name / id for all rows, or one per row)."""
+    def decode(
+        self, latent: torch.Tensor, max_new_tokens: int | None = None, label=None, class_label: torch.Tensor | None = None, guidance: float = 0.0, **generate_kwargs
+    ) -> list[str]:
+        """z [N, d] → texts of ``label`` (a name / id for all rows, or one per row). ``guidance`` γ > 0
+        pushes each step's word scores away from the other labels' (:class:`~textae.models.guidance.LabelGuidance`);
+        ``sample``, ``transfer`` and ``reconstruct`` pass it on."""
         if class_label is None:
             if label is None:
                 raise ValueError(f"decoding a CVAE needs label= (one of {self.label_names}, or one per row)")
             class_label = self.label_ids(label, latent.shape[0])
         class_label = torch.as_tensor(class_label, dtype=torch.long, device=self.device)
+        if guidance:
+            from transformers import LogitsProcessorList
+
+            from .guidance import LabelGuidance
+
+            processor = LabelGuidance(self, latent.to(self.device, self.dtype), class_label, self.config.num_labels, guidance)
+            generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), processor])
         return super().decode(latent, max_new_tokens=max_new_tokens, class_label=class_label, **generate_kwargs)
 
     @torch.no_grad()
