@@ -194,7 +194,10 @@ def controlled_decodes(model, dev_texts: list[str], dev_labels: list[str], args)
     sources, source_labels, targets = transfer_set(dev_texts, dev_labels, labels, args.transfer_sentences, args.seed)
     return {
         "labels": labels, "asked": asked, "greedy": greedy, "nucleus": nucleus, "sources": sources, "source_labels": source_labels, "targets": targets,
-        "transferred": model.transfer(sources, to_label=targets, from_label=source_labels, **guide),
+        "transferred": (
+            model.edit(sources, to_label=targets, from_label=source_labels, threshold=args.edit_threshold, guidance=args.guidance)
+            if getattr(args, "transfer_mode", "rewrite") == "edit" else model.transfer(sources, to_label=targets, from_label=source_labels, **guide)
+        ),
         "reconstructed": model.reconstruct(sources, labels=source_labels),
     }
 

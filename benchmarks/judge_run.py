@@ -61,6 +61,7 @@ def judge(run: Path, args) -> dict:
         "judge_dev_accuracy": judge_dev,
         "label_latents": "used" if model.config.label_latents else "none",
         "guidance": args.guidance,
+        "transfer_mode": args.transfer_mode if args.transfer_mode == "rewrite" else f"edit, salience threshold {args.edit_threshold:g}",
         "fluency_lm": args.fluency_lm,
         "generation": generation_report(greedy, asked, classify, lm, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, lm, args.self_bleu_limit),
@@ -103,7 +104,7 @@ def markdown(name: str, result: dict, env: dict, command: str) -> str:
         f"| greedy | {g['label_accuracy']:.1%} | {g['distinct_1']:.3f} | {g['distinct_2']:.3f} | {g['self_bleu']:.1f} | {ppl(g)} |",
         f"| nucleus | {n['label_accuracy']:.1%} | {n['distinct_1']:.3f} | {n['distinct_2']:.3f} | {n['self_bleu']:.1f} | {ppl(n)} |",
         "",
-        f"Transfer (every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}, fluency PPL {ppl(t)}; "
+        f"Transfer ({result.get('transfer_mode', 'rewrite')}; every dev sentence to the other label): accuracy {t['transfer_accuracy']:.1%}, BLEU to source {t['bleu_to_source']:.1f}, fluency PPL {ppl(t)}; "
         f"reconstruction BLEU with the true label {result['reconstruction_bleu']:.1f} (BLEU lower-cased, punctuation split off on both sides).",
         "",
         "| target | wanted | reached | met |",
@@ -138,6 +139,8 @@ def main() -> int:
         help="saved: as the model has them; fit: fit each label's aggregate posterior on the training split first; off: z ~ N(0, I) and unshifted transfer",
     )
     parser.add_argument("--guidance", type=float, default=0.0, help="label guidance γ for samples and transfers (0: plain decoding; see textae.models.guidance)")
+    parser.add_argument("--transfer-mode", choices=("rewrite", "edit"), default="rewrite", help="rewrite: decode z under the target label (TextCVAE.transfer); edit: swap the source label's marker words (TextCVAE.edit)")
+    parser.add_argument("--edit-threshold", type=float, default=0.0, help="--transfer-mode edit: the salience (nats) above which a word may be swapped")
     parser.add_argument("--fluency-lm", default=None, help="a finished AR LM run (family lm) on the same text: PPL of the samples and transfers under it")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()

@@ -262,3 +262,48 @@ def test_label_guidance_at_zero_is_plain_decoding_and_bad_weights_are_refused(tr
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="label guidance weight must be a finite number"):
             LabelGuidance(model, z, torch.zeros(6, dtype=torch.long), 2, bad)
+
+
+def test_word_start_tokens_tell_word_pieces_from_word_beginnings(corpus):
+    from textae.data import train_tokenizer
+    from textae.models.guidance import word_start_tokens
+
+    for kind, piece in (("wordpiece", "##"), ("bpe", None)):
+        tok = train_tokenizer(corpus, kind, vocab_size=300)
+        starts = word_start_tokens(tok, len(tok))
+        vocab = tok.get_vocab()
+        assert not starts[tok.all_special_ids].any()
+        ids = tok(corpus[0], add_special_tokens=False)["input_ids"]
+        words = corpus[0].split()
+        # one word start per whitespace word of the text, wherever the tokenizer cuts it
+        assert int(starts[ids].sum()) == len(words), (kind, tok.convert_ids_to_tokens(ids))
+        if piece:
+            assert all(not starts[i] for t, i in vocab.items() if t.startswith(piece))
+
+
+def test_marker_edit_copies_below_the_salience_threshold_and_otherwise_takes_the_guided_word(trained):
+    from textae.models.guidance import marker_edit, word_start_tokens
+
+    model, rows = trained
+    texts = rows["text"][:4]
+    tokens = model._tokenize_output(texts)
+    z = model.encode(texts, labels=[0, 1, 0, 1])
+    source, target = torch.tensor([0, 1, 0, 1]), torch.tensor([1, 0, 1, 0])
+    starts = word_start_tokens(model.output_tokenizer, model.get_input_embeddings().num_embeddings)
+    assert marker_edit(model, tokens, z, source, target, starts, threshold=1e9, weight=1.0) == tokens  # nothing salient enough: a copy
+    edited = marker_edit(model, tokens, z, source, target, starts, threshold=-1e9, weight=2.0)
+    assert edited != tokens
+    for r, (ids, out) in enumerate(zip(tokens, edited)):
+        assert len(out) == len(ids)  # word-level tokens: one for one
+        prefix = model._bos(1)
+        for k, token in enumerate(out):  # each token is the guided best of an uncached pass, or the source's own
+            with torch.no_grad():
+                step = {y: model(input_ids=prefix, latent=z[r : r + 1], class_label=torch.tensor([y]), use_cache=False).logits[0, -1].log_softmax(-1) for y in (0, 1)}
+            t, s = step[int(target[r])], step[int(source[r])]
+            best = int((t + 2.0 * (t - s)).masked_fill(~starts, float("-inf")).argmax())
+            assert token == (best if starts[ids[k]] else ids[k])  # every salience clears -1e9: a word start takes the guided word
+            prefix = torch.cat([prefix, torch.tensor([[token]])], dim=1)
+    copies = model.edit(texts, to_label="positive", from_label=["negative", "positive", "negative", "positive"], threshold=1e9)
+    assert copies == [model.output_tokenizer.decode(ids, skip_special_tokens=True) for ids in tokens]
+    with pytest.raises(ValueError, match="marker_edit needs finite numbers"):
+        marker_edit(model, tokens, z, source, target, starts, threshold=float("nan"), weight=1.0)

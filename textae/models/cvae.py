@@ -249,6 +249,32 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         source = self._source_ids(texts, from_label, batch_size)
         return self._decode_encoded(texts, source, self.label_ids(to_label, len(texts)), batch_size, generate_kwargs, self._label_latents(label_latents))
 
+    @torch.no_grad()
+    def edit(
+        self, texts: list[str], to_label, from_label=None, threshold: float = 1.0, guidance: float = 1.0, batch_size: int = 64, label_latents: bool | None = None
+    ) -> list[str]:
+        """Label transfer by minimal edits (:func:`~textae.models.guidance.marker_edit`): each text is
+        copied token by token, and the words the decoder ties to the source label (salience above
+        ``threshold`` nats) are swapped for the target label's best word under label ``guidance``. z is
+        the posterior mean under the source label (moved to the target's as in :meth:`transfer` when
+        label latents are fitted). Keeps the content where :meth:`transfer` rewrites the sentence."""
+        from .guidance import marker_edit, word_start_tokens
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        source, target = self._source_ids(texts, from_label, batch_size), self.label_ids(to_label, len(texts))
+        fitted = self._label_latents(label_latents)
+        starts = word_start_tokens(self.output_tokenizer, self.get_input_embeddings().num_embeddings)  # the decoder's rows
+        tokens = self._tokenize_output(texts)
+        out: list[str] = []
+        for i in range(0, len(texts), batch_size):
+            src, tgt = source[i : i + batch_size], target[i : i + batch_size]
+            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=src)
+            if fitted is not None:
+                z = z + fitted[0].cpu()[tgt] - fitted[0].cpu()[src]
+            ids = marker_edit(self, tokens[i : i + batch_size], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance)
+            out.extend(self.output_tokenizer.decode(row, skip_special_tokens=True) for row in ids)
+        return out
+
     def _decode_encoded(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, generate_kwargs: dict, shift=None) -> list[str]:
         """Each text encoded under its ``source`` label id and decoded under its ``target`` one; with
         ``shift`` = (label means, stds), z moves by the difference of the two labels' means."""

@@ -55,3 +55,65 @@ class LabelGuidance(LogitsProcessor):
         other = torch.logsumexp(other, dim=0) - math.log(self.others)  # log of the other labels' mean probability
         asked = scores.float().log_softmax(-1)
         return (asked + self.weight * (asked - other)).to(scores.dtype)
+
+
+def word_start_tokens(tokenizer, vocab_size: int) -> torch.Tensor:
+    """[V] bool: the tokens that begin a word (WordPiece's without "##", byte-level BPE's "Ġ…",
+    SentencePiece's "▁…", punctuation); found by joining each after "a" and looking for the space."""
+    starts = torch.zeros(vocab_size, dtype=torch.bool)
+    for token, i in tokenizer.get_vocab().items():
+        if i < vocab_size:
+            joined = tokenizer.convert_tokens_to_string(["a", token])
+            starts[i] = len(joined) > 1 and joined[1].isspace()
+    starts[tokenizer.all_special_ids] = False
+    return starts
+
+
+@torch.no_grad()
+def marker_edit(
+    model, token_ids: list[list[int]], latent: torch.Tensor, source: torch.Tensor, target: torch.Tensor, word_starts: torch.Tensor, threshold: float, weight: float
+) -> list[list[int]]:
+    """Label transfer by minimal edits: the source sentence is read word by word (teacher forcing on
+    what has been written so far), and a word whose first token the decoder finds likelier under the
+    source label than under the target one (its salience log p(t | ·, y_src) − log p(t | ·, y_tgt) >
+    ``threshold`` nats) is replaced, all its pieces, by the best word-initial token under the target
+    label with label guidance ``weight`` (:class:`LabelGuidance`'s score); when that best token is the
+    source's own, the word stays. Every other token is copied, so the content stays.
+
+    ``token_ids``: each sentence in the decoder's tokens (no specials); ``latent`` [B, d] the rows' z;
+    ``source`` / ``target`` [B] label ids; ``word_starts`` [V] bool (:func:`word_start_tokens`).
+    Both labels' next-token scores come from one cached decoder pass per token over 2B rows.
+    Returns the edited token ids of each sentence."""
+    if weight < 0 or not math.isfinite(weight) or not math.isfinite(threshold):
+        raise ValueError(f"marker_edit needs finite numbers, a weight ≥ 0; got threshold {threshold}, weight {weight}")
+    c, device, rows = model.config, latent.device, len(token_ids)
+    starts = word_starts.to(device)
+    is_start = [[bool(starts[t]) for t in ids] for ids in token_ids]
+    at = [0] * rows  # each row's position in its source
+    out: list[list[int]] = [[] for _ in range(rows)]
+    labels, latents = torch.cat([target, source]), latent.repeat(2, 1)
+    new = torch.full((2 * rows, 1), c.bos_token_id, dtype=torch.long, device=device)
+    cache, seen = None, 0
+    while any(at[r] < len(token_ids[r]) for r in range(rows)):
+        seen += 1
+        mask = torch.ones(2 * rows, seen, dtype=torch.long, device=device)
+        result = model(input_ids=new, attention_mask=mask, latent=latents, class_label=labels, cache=cache, use_cache=True)
+        cache = result.cache
+        scores = result.logits[:, -1].float().log_softmax(-1)
+        to_target, to_source = scores[:rows], scores[rows:]
+        guided = (to_target + weight * (to_target - to_source)).masked_fill(~starts, float("-inf")).argmax(-1).tolist()
+        written = []
+        for r, ids in enumerate(token_ids):
+            if at[r] >= len(ids):  # done: its later tokens are never read
+                written.append(c.pad_token_id)
+                continue
+            token = ids[at[r]]
+            at[r] += 1
+            if is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and guided[r] != token:
+                token = guided[r]
+                while at[r] < len(ids) and not is_start[r][at[r]]:  # the replaced word's other pieces go with it
+                    at[r] += 1
+            out[r].append(token)
+            written.append(token)
+        new = torch.tensor(written, dtype=torch.long, device=device).repeat(2)[:, None]
+    return out
