@@ -117,3 +117,15 @@ def test_generate_passes_nucleus_sampling_and_label_guidance_on(cvae_run, capsys
     assert "greedy" not in seen[-1] and "guidance" not in seen[-1]  # the defaults: greedy decoding of each z, no guidance
     with pytest.raises(SystemExit, match="--guidance steers decoding toward a label; pass --label too"):
         main(["generate", str(run), "--guidance", "2"])
+
+
+def test_generate_edit_transfers_by_swapping_words(cvae_run, capsys):
+    root, run = cvae_run
+    lines = root / "edit.txt"
+    lines.write_text("i hated the pizza .\nthe hotel was awful .\n")
+    assert main(["generate", str(run), "--input", str(lines), "--label", "positive", "--edit"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in out] == ["i hated the pizza .", "the hotel was awful ."]
+    assert all(len(line.split("\t")) == 2 for line in out)
+    with pytest.raises(SystemExit, match="--edit swaps words toward a label; pass --label too"):
+        main(["generate", str(run), "--input", str(lines), "--edit"])

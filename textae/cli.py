@@ -144,14 +144,19 @@ def cmd_generate(args) -> int:
     model = _load_model(args.run_dir)
     if args.label is not None and not model.condition_keys:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
-    if args.guidance and args.label is None:
+    if args.guidance is not None and args.label is None:
         raise SystemExit("textae: --guidance steers decoding toward a label; pass --label too")
     guide = {"guidance": args.guidance} if args.guidance else {}
     if args.input:
         if not model.offers(protocol.RECONSTRUCT):
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
-        outputs = model.transfer(texts, to_label=args.label, **guide) if args.label is not None else model.reconstruct(texts)
+        if args.edit and args.label is None:
+            raise SystemExit("textae: --edit swaps words toward a label; pass --label too")
+        if args.edit:
+            outputs = model.edit(texts, to_label=args.label, guidance=1.0 if args.guidance is None else args.guidance)
+        else:
+            outputs = model.transfer(texts, to_label=args.label, **guide) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
             print(f"{src}\t{_one_line(out)}")
         return 0
@@ -296,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=10)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0, help="below 1: nucleus sampling of the words (latent families otherwise decode each z greedily)")
-    p.add_argument("--guidance", type=float, default=0.0, help="CVAE with --label: label guidance weight (0: none; see textae.models.guidance)")
+    p.add_argument("--guidance", type=float, default=None, help="CVAE with --label: label guidance weight (default 0: none, 1 with --edit; see textae.models.guidance)")
+    p.add_argument("--edit", action="store_true", help="CVAE with --input and --label: transfer by swapping the source label's words only (TextCVAE.edit; --guidance, default 1)")
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
     p.add_argument("--prior", help="VQ models: the prior over codes (default RUN_DIR/prior, see textae.training.prior)")
