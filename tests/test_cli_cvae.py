@@ -127,5 +127,6 @@ def test_generate_edit_transfers_by_swapping_words(cvae_run, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[0] for line in out] == ["i hated the pizza .", "the hotel was awful ."]
     assert all(len(line.split("\t")) == 2 for line in out)
-    with pytest.raises(SystemExit, match="--edit swaps words toward a label; pass --label too"):
-        main(["generate", str(run), "--input", str(lines), "--edit"])
+    for partial in (["--input", str(lines)], ["--label", "positive"]):
+        with pytest.raises(SystemExit, match="--edit swaps the words of --input lines toward a label; pass --input FILE and --label NAME"):
+            main(["generate", str(run), *partial, "--edit"])

@@ -146,13 +146,13 @@ def cmd_generate(args) -> int:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
     if args.guidance is not None and args.label is None:
         raise SystemExit("textae: --guidance steers decoding toward a label; pass --label too")
+    if args.edit and not (args.input and args.label is not None):
+        raise SystemExit("textae: --edit swaps the words of --input lines toward a label; pass --input FILE and --label NAME")
     guide = {"guidance": args.guidance} if args.guidance else {}
     if args.input:
         if not model.offers(protocol.RECONSTRUCT):
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
-        if args.edit and args.label is None:
-            raise SystemExit("textae: --edit swaps words toward a label; pass --label too")
         if args.edit:
             outputs = model.edit(texts, to_label=args.label, guidance=1.0 if args.guidance is None else args.guidance)
         else:

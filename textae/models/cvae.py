@@ -251,13 +251,14 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
 
     @torch.no_grad()
     def edit(
-        self, texts: list[str], to_label, from_label=None, threshold: float = 1.0, guidance: float = 1.0, batch_size: int = 64, label_latents: bool | None = None
+        self, texts: list[str], to_label, from_label=None, threshold: float = 0.0, guidance: float = 1.0, batch_size: int = 64, label_latents: bool | None = None
     ) -> list[str]:
         """Label transfer by minimal edits (:func:`~textae.models.guidance.marker_edit`): each text is
         copied token by token, and the words the decoder ties to the source label (salience above
         ``threshold`` nats) are swapped for the target label's best word under label ``guidance``. z is
         the posterior mean under the source label (moved to the target's as in :meth:`transfer` when
-        label latents are fitted). Keeps the content where :meth:`transfer` rewrites the sentence."""
+        label latents are fitted). Keeps the content where :meth:`transfer` rewrites the sentence; a
+        higher ``threshold`` keeps more of it and moves fewer sentences to the target label."""
         from .guidance import marker_edit, word_start_tokens
 
         texts = [texts] if isinstance(texts, str) else list(texts)
