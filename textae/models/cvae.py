@@ -263,31 +263,32 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
 
         texts = [texts] if isinstance(texts, str) else list(texts)
         source, target = self._source_ids(texts, from_label, batch_size), self.label_ids(to_label, len(texts))
-        fitted = self._label_latents(label_latents)
         starts = word_start_tokens(self.output_tokenizer, self.get_input_embeddings().num_embeddings)  # the decoder's rows
         tokens = self._tokenize_output(texts)
         out: list[str] = []
-        for i in range(0, len(texts), batch_size):
-            src, tgt = source[i : i + batch_size], target[i : i + batch_size]
-            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=src)
-            if fitted is not None:
-                z = z + fitted[0].cpu()[tgt] - fitted[0].cpu()[src]
-            ids = marker_edit(self, tokens[i : i + batch_size], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance)
+        for rows, src, tgt, z in self._moved_latents(texts, source, target, batch_size, self._label_latents(label_latents)):
+            ids = marker_edit(self, tokens[rows], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance)
             out.extend(self.output_tokenizer.decode(row, skip_special_tokens=True) for row in ids)
         return out
 
     def _decode_encoded(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, generate_kwargs: dict, shift=None) -> list[str]:
-        """Each text encoded under its ``source`` label id and decoded under its ``target`` one; with
-        ``shift`` = (label means, stds), z moves by the difference of the two labels' means."""
+        """Each text encoded under its ``source`` label id and decoded under its ``target`` one (z
+        moved as :meth:`_moved_latents` moves it)."""
         out: list[str] = []
-        means = None if shift is None else shift[0].cpu()  # encode returns z on the CPU
-        for i in range(0, len(texts), batch_size):
-            src, tgt = source[i : i + batch_size], target[i : i + batch_size]
-            z = self.encode(texts[i : i + batch_size], batch_size=batch_size, class_label=src)
-            if means is not None:
-                z = z + means[tgt] - means[src]
+        for _, _, tgt, z in self._moved_latents(texts, source, target, batch_size, shift):
             out.extend(self.decode(z, class_label=tgt, **generate_kwargs))
         return out
+
+    def _moved_latents(self, texts: list[str], source: torch.Tensor, target: torch.Tensor, batch_size: int, shift=None):
+        """Per batch: (its rows as a slice, source ids, target ids, z [b, d]): each text's posterior mean
+        under its source label; with ``shift`` = (label means, stds), moved by the difference of the
+        two labels' means."""
+        means = None if shift is None else shift[0].cpu()  # encode returns z on the CPU
+        for i in range(0, len(texts), batch_size):
+            rows = slice(i, i + batch_size)
+            src, tgt = source[rows], target[rows]
+            z = self.encode(texts[rows], batch_size=batch_size, class_label=src)
+            yield rows, src, tgt, (z if means is None else z + means[tgt] - means[src])
 
     @torch.no_grad()
     def sample(

@@ -53,8 +53,12 @@ class LabelGuidance(LogitsProcessor):
         self.cache, self.seen = out.cache, input_ids.shape[1]
         other = out.logits[:, -1].float().log_softmax(-1).view(self.others, *scores.shape)
         other = torch.logsumexp(other, dim=0) - math.log(self.others)  # log of the other labels' mean probability
-        asked = scores.float().log_softmax(-1)
-        return (asked + self.weight * (asked - other)).to(scores.dtype)
+        return guided(scores.float().log_softmax(-1), other, self.weight).to(scores.dtype)
+
+
+def guided(asked: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Tensor:
+    """The guided score from the asked label's and the contrast's log-probabilities [.., V]."""
+    return asked + weight * (asked - other)
 
 
 def word_start_tokens(tokenizer, vocab_size: int) -> torch.Tensor:
@@ -101,7 +105,7 @@ def marker_edit(
         cache = result.cache
         scores = result.logits[:, -1].float().log_softmax(-1)
         to_target, to_source = scores[:rows], scores[rows:]
-        guided = (to_target + weight * (to_target - to_source)).masked_fill(~starts, float("-inf")).argmax(-1).tolist()
+        best = guided(to_target, to_source, weight).masked_fill(~starts, float("-inf")).argmax(-1).tolist()
         written = []
         for r, ids in enumerate(token_ids):
             if at[r] >= len(ids):  # done: its later tokens are never read
@@ -109,8 +113,8 @@ def marker_edit(
                 continue
             token = ids[at[r]]
             at[r] += 1
-            if is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and guided[r] != token:
-                token = guided[r]
+            if is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and best[r] != token:
+                token = best[r]
                 while at[r] < len(ids) and not is_start[r][at[r]]:  # the replaced word's other pieces go with it
                     at[r] += 1
             out[r].append(token)
