@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_DECODER, TINY_ENCODER
-from textae.cli import main
+from textae.cli import _load_model, main
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +130,27 @@ def test_generate_edit_transfers_by_swapping_words(cvae_run, capsys):
     for partial in (["--input", str(lines)], ["--label", "positive"]):
         with pytest.raises(SystemExit, match="--edit swaps the words of --input lines toward a label; pass --input FILE and --label NAME"):
             main(["generate", str(run), *partial, "--edit"])
+
+
+def test_generate_edit_passes_its_threshold_and_lookahead_on(cvae_run, capsys, monkeypatch):
+    from textae.models.cvae import TextCVAE
+
+    root, run = cvae_run
+    lines = root / "edit_settings.txt"
+    lines.write_text("i hated the pizza .\n")
+    seen = {}
+    real = TextCVAE.edit
+
+    def spy(self, texts, **kwargs):
+        seen.update(kwargs)
+        return real(self, texts, **kwargs)
+
+    monkeypatch.setattr(TextCVAE, "edit", spy)
+    assert main(["generate", str(run), "--input", str(lines), "--label", "positive", "--edit", "--edit-threshold", "1e9", "--lookahead", "3"]) == 0
+    assert seen == {"to_label": "positive", "guidance": 1.0, "threshold": 1e9, "lookahead": 3}
+    source, output = capsys.readouterr().out.strip().split("\t")
+    model = _load_model(str(run))
+    assert output == model.output_tokenizer.decode(model._tokenize_output([source])[0], skip_special_tokens=True)  # nothing clears 1e9 nats: a copy
+    for flags in (["--edit-threshold", "0.5"], ["--lookahead", "3"]):
+        with pytest.raises(SystemExit, match="--edit-threshold and --lookahead set how --edit swaps words; pass --edit too"):
+            main(["generate", str(run), "--input", str(lines), "--label", "positive", *flags])

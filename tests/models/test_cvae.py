@@ -307,3 +307,53 @@ def test_marker_edit_copies_below_the_salience_threshold_and_otherwise_takes_the
     assert copies == [model.output_tokenizer.decode(ids, skip_special_tokens=True) for ids in tokens]
     with pytest.raises(ValueError, match="marker_edit needs finite numbers"):
         marker_edit(model, tokens, z, source, target, starts, threshold=float("nan"), weight=1.0)
+
+
+def test_marker_edit_lookahead_picks_the_candidate_the_following_words_fit_best(trained):
+    from textae.models.guidance import marker_edit, word_start_tokens
+
+    model, rows = trained
+    texts = [t + " ." for t in rows["text"][:4]]  # each ends in punctuation, which is never swapped
+    tokens = model._tokenize_output(texts)
+    z = model.encode(texts, labels=[0, 1, 0, 1])
+    source, target = torch.tensor([0, 1, 0, 1]), torch.tensor([1, 0, 1, 0])
+    vocab = model.get_input_embeddings().num_embeddings
+    starts = word_start_tokens(model.output_tokenizer, vocab)
+    words = word_start_tokens(model.output_tokenizer, vocab, letters_only=True)
+    stop = model.output_tokenizer.convert_tokens_to_ids(".")
+    assert starts[stop] and not words[stop]
+    args = (model, tokens, z, source, target, starts, -1e9, 1.0, words)
+    plain = marker_edit(*args)
+    assert marker_edit(*args, lookahead=3, candidates=1) == plain  # one candidate: nothing to choose between
+    edited = marker_edit(*args, lookahead=2, candidates=4)
+    assert edited != plain
+    eos = model.config.eos_token_id
+    for r, (ids, out) in enumerate(zip(tokens, edited)):
+        assert out[-1] == stop and len(out) == len(ids)
+        for k, token in enumerate(out):
+            if not words[ids[k]]:
+                assert token == ids[k]
+                continue
+
+            def logp(prefix, y):  # [len(prefix), V]: uncached, one sequence at a time
+                with torch.no_grad():
+                    return model(input_ids=torch.tensor([prefix]), latent=z[r : r + 1], class_label=torch.tensor([y]), use_cache=False).logits[0].log_softmax(-1)
+
+            prefix = [model.config.bos_token_id, *out[:k]]
+            t, s = logp(prefix, int(target[r]))[-1], logp(prefix, int(source[r]))[-1]
+            score = (t + (t - s)).masked_fill(~words, float("-inf"))
+            if token == ids[k]:  # kept: the source's own word is the guided best
+                assert int(score.argmax()) == token
+                continue
+            score[ids[k]] = float("-inf")
+            follow = (ids[k + 1 :] + [eos])[:2]
+
+            def total(c):
+                seq = prefix + [c] + follow
+                lp = logp(seq, int(target[r]))
+                return float(score[c]) + sum(float(lp[p - 1, seq[p]]) for p in range(len(prefix) + 1, len(seq)))
+
+            candidates = score.topk(4).indices.tolist()
+            assert token in candidates and total(token) >= max(total(c) for c in candidates) - 1e-4
+    with pytest.raises(ValueError, match="lookahead ≥ 0 and candidates ≥ 1"):
+        marker_edit(*args, lookahead=-1)

@@ -251,23 +251,39 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
 
     @torch.no_grad()
     def edit(
-        self, texts: list[str], to_label, from_label=None, threshold: float = 0.0, guidance: float = 1.0, batch_size: int = 64, label_latents: bool | None = None
+        self,
+        texts: list[str],
+        to_label,
+        from_label=None,
+        threshold: float = 0.0,
+        guidance: float = 1.0,
+        lookahead: int | None = None,
+        candidates: int = 8,
+        batch_size: int = 64,
+        label_latents: bool | None = None,
     ) -> list[str]:
         """Label transfer by minimal edits (:func:`~textae.models.guidance.marker_edit`): each text is
         copied token by token, and the words the decoder ties to the source label (salience above
         ``threshold`` nats) are swapped for the target label's best word under label ``guidance``. z is
         the posterior mean under the source label (moved to the target's as in :meth:`transfer` when
         label latents are fitted). Keeps the content where :meth:`transfer` rewrites the sentence; a
-        higher ``threshold`` keeps more of it and moves fewer sentences to the target label."""
-        from .guidance import marker_edit, word_start_tokens
+        higher ``threshold`` keeps more of it and moves fewer sentences to the target label. Only words
+        are swapped, never punctuation. With ``lookahead`` m > 0 each swap is chosen among the
+        ``candidates`` best words by how well the next m source tokens follow it, so it fits its slot."""
+        from .guidance import EDIT_LOOKAHEAD, marker_edit, word_start_tokens
+
+        lookahead = EDIT_LOOKAHEAD if lookahead is None else lookahead
 
         texts = [texts] if isinstance(texts, str) else list(texts)
         source, target = self._source_ids(texts, from_label, batch_size), self.label_ids(to_label, len(texts))
-        starts = word_start_tokens(self.output_tokenizer, self.get_input_embeddings().num_embeddings)  # the decoder's rows
+        rows_out = self.get_input_embeddings().num_embeddings  # the decoder's rows
+        starts, words = word_start_tokens(self.output_tokenizer, rows_out), word_start_tokens(self.output_tokenizer, rows_out, letters_only=True)
         tokens = self._tokenize_output(texts)
         out: list[str] = []
         for rows, src, tgt, z in self._moved_latents(texts, source, target, batch_size, self._label_latents(label_latents)):
-            ids = marker_edit(self, tokens[rows], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance)
+            ids = marker_edit(
+                self, tokens[rows], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance, words, lookahead, candidates
+            )
             out.extend(self.output_tokenizer.decode(row, skip_special_tokens=True) for row in ids)
         return out
 

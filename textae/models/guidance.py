@@ -23,6 +23,9 @@ import torch
 from transformers import LogitsProcessor
 
 
+EDIT_LOOKAHEAD = 0  # TextCVAE.edit's and the CLI's default: source tokens a swapped word is scored on
+
+
 class LabelGuidance(LogitsProcessor):
     """``model``: a label-conditioned textae model (``forward(input_ids, attention_mask, latent=,
     class_label=, cache=, use_cache=)``); ``latent`` [B, d] the rows' z; ``class_label`` [B] the asked
@@ -61,21 +64,32 @@ def guided(asked: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Ten
     return asked + weight * (asked - other)
 
 
-def word_start_tokens(tokenizer, vocab_size: int) -> torch.Tensor:
+def word_start_tokens(tokenizer, vocab_size: int, letters_only: bool = False) -> torch.Tensor:
     """[V] bool: the tokens that begin a word (WordPiece's without "##", byte-level BPE's "Ġ…",
-    SentencePiece's "▁…", punctuation); found by joining each after "a" and looking for the space."""
+    SentencePiece's "▁…", punctuation); found by joining each after "a" and looking for the space.
+    With ``letters_only``, only those that hold a letter (words, not punctuation or digits)."""
     starts = torch.zeros(vocab_size, dtype=torch.bool)
     for token, i in tokenizer.get_vocab().items():
         if i < vocab_size:
             joined = tokenizer.convert_tokens_to_string(["a", token])
-            starts[i] = len(joined) > 1 and joined[1].isspace()
+            starts[i] = len(joined) > 1 and joined[1].isspace() and (not letters_only or any(ch.isalpha() for ch in joined[2:]))
     starts[tokenizer.all_special_ids] = False
     return starts
 
 
 @torch.no_grad()
 def marker_edit(
-    model, token_ids: list[list[int]], latent: torch.Tensor, source: torch.Tensor, target: torch.Tensor, word_starts: torch.Tensor, threshold: float, weight: float
+    model,
+    token_ids: list[list[int]],
+    latent: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    word_starts: torch.Tensor,
+    threshold: float,
+    weight: float,
+    words: torch.Tensor | None = None,
+    lookahead: int = EDIT_LOOKAHEAD,
+    candidates: int = 8,
 ) -> list[list[int]]:
     """Label transfer by minimal edits: the source sentence is read word by word (teacher forcing on
     what has been written so far), and a word whose first token the decoder finds likelier under the
@@ -85,13 +99,27 @@ def marker_edit(
     source's own, the word stays. Every other token is copied, so the content stays.
 
     ``token_ids``: each sentence in the decoder's tokens (no specials); ``latent`` [B, d] the rows' z;
-    ``source`` / ``target`` [B] label ids; ``word_starts`` [V] bool (:func:`word_start_tokens`).
-    Both labels' next-token scores come from one cached decoder pass per token over 2B rows.
+    ``source`` / ``target`` [B] label ids; ``word_starts`` [V] bool (:func:`word_start_tokens`);
+    ``words`` [V] bool, the tokens that may be swapped out and in (default ``word_starts``; with
+    ``letters_only`` punctuation is never touched, so a swap cannot eat a full stop).
+
+    With ``lookahead`` = m > 0 the swap must also fit what follows: the ``candidates`` best guided
+    tokens (the source's own left out) are each scored by their guided score plus the log-probability,
+    under the target label, of the next m source tokens (the end of the sentence counted as one)
+    written after them, and the best total wins. Without it the best next token often breaks the
+    sentence ("one long string of cliches ." → "one of the of the"): it is the best continuation of
+    the prefix, not the best word for that slot.
+
+    Both labels' next-token scores come from one cached decoder pass per token over 2B rows; the
+    lookahead costs one uncached pass over ``candidates`` rows for each swapped word.
     Returns the edited token ids of each sentence."""
     if weight < 0 or not math.isfinite(weight) or not math.isfinite(threshold):
         raise ValueError(f"marker_edit needs finite numbers, a weight ≥ 0; got threshold {threshold}, weight {weight}")
+    if lookahead < 0 or candidates < 1:
+        raise ValueError(f"marker_edit needs lookahead ≥ 0 and candidates ≥ 1; got {lookahead}, {candidates}")
     c, device, rows = model.config, latent.device, len(token_ids)
     starts = word_starts.to(device)
+    swappable = starts if words is None else words.to(device)
     is_start = [[bool(starts[t]) for t in ids] for ids in token_ids]
     at = [0] * rows  # each row's position in its source
     out: list[list[int]] = [[] for _ in range(rows)]
@@ -105,19 +133,58 @@ def marker_edit(
         cache = result.cache
         scores = result.logits[:, -1].float().log_softmax(-1)
         to_target, to_source = scores[:rows], scores[rows:]
-        best = guided(to_target, to_source, weight).masked_fill(~starts, float("-inf")).argmax(-1).tolist()
-        written = []
+        score = guided(to_target, to_source, weight).masked_fill(~swappable, float("-inf"))
+        best = score.argmax(-1).tolist()
+        written, swaps = [], {}
         for r, ids in enumerate(token_ids):
             if at[r] >= len(ids):  # done: its later tokens are never read
                 written.append(c.pad_token_id)
                 continue
             token = ids[at[r]]
             at[r] += 1
-            if is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and best[r] != token:
-                token = best[r]
+            if swappable[token] and is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and best[r] != token:
                 while at[r] < len(ids) and not is_start[r][at[r]]:  # the replaced word's other pieces go with it
                     at[r] += 1
+                swaps[r] = token
+                token = best[r]
             out[r].append(token)
             written.append(token)
+        if lookahead and swaps:
+            for r, token in _fitting_words(model, out, token_ids, at, swaps, score, latent, target, lookahead, candidates).items():
+                out[r][-1] = written[r] = token
         new = torch.tensor(written, dtype=torch.long, device=device).repeat(2)[:, None]
     return out
+
+
+def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, lookahead: int, candidates: int) -> dict[int, int]:
+    """For each swapped row r (``swaps``: row → the source token it drops): among the ``candidates``
+    best tokens of ``score[r]`` other than that one, the one whose guided score plus log p(next
+    ``lookahead`` source tokens | prefix, it; target label) is highest. One uncached batched pass."""
+    c, device = model.config, latent.device
+    seqs, owners, picks, spans = [], [], [], []
+    for r, dropped in swaps.items():
+        row = score[r].clone()
+        row[dropped] = float("-inf")
+        top = row.topk(min(candidates, int(torch.isfinite(row).sum()))).indices.tolist()
+        follow = (token_ids[r][at[r] :] + [c.eos_token_id])[:lookahead]
+        for token in top:
+            seqs.append([c.bos_token_id, *out[r][:-1], token, *follow])
+            owners.append(r)
+            picks.append(token)
+            spans.append(len(follow))
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), c.pad_token_id, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, device=device)
+        mask[i, : len(s)] = 1
+    rows = torch.tensor(owners, device=device)
+    logp = model(input_ids=ids, attention_mask=mask, latent=latent[rows], class_label=target[rows], use_cache=False).logits.float().log_softmax(-1)
+    totals: dict[int, tuple[float, int]] = {}
+    for i, (s, r, token, n) in enumerate(zip(seqs, owners, picks, spans)):
+        end = len(s)  # the follow tokens sit at end-n .. end-1, each predicted from the position before
+        fit = sum(float(logp[i, p - 1, s[p]]) for p in range(end - n, end))
+        total = float(score[r, token]) + fit
+        if r not in totals or total > totals[r][0]:
+            totals[r] = (total, token)
+    return {r: token for r, (_, token) in totals.items()}
