@@ -129,6 +129,8 @@ def evaluate_dataset(name: str, args) -> dict:
     judge_dev = sum(p == y for p, y in zip(classify(dev_texts), dev_labels)) / len(dev_texts)
     result = {"judge_dev_accuracy": judge_dev, "dev_sentences": len(dev_texts), "train_sentences": len(train_texts), "arms": {}}
     for arm, run in arms.items():
+        if args.label_latents == "fit":
+            run["model"].fit_label_latents(train_texts, train_labels)
         judged = judge_arm(run.pop("model"), run.pop("metrics"), classify, lm, dev_texts, dev_labels, args)
         result["arms"][arm] = {**run, **judged}
     return result
@@ -144,8 +146,11 @@ def markdown(results: dict, settings: dict, env: dict) -> str:
         "",
         f"`python benchmarks/pretrained_control.py {settings['argv']}` on {env['processor']}, {env['cpu_count']} cores, torch threads {env['torch_threads']} "
         f"(torch {env['torch']}, transformers {env['transformers']}). Each arm: {settings['minutes']} min of training by its probe's seconds per step. "
-        f"{settings['samples_per_label']} samples per label, z ~ N(0, {settings['temperature']}² I); nucleus top-p {settings['top_p']}. "
-        "Self-BLEU and distinct-2 of the nucleus samples; fluency = PPL of the nucleus samples under the data set's AR LM. "
+        f"{settings['samples_per_label']} samples per label, z ~ N(0, {settings['temperature']}² I)"
+        + (" (each label's own fitted Gaussian)" if settings.get("label_latents") == "fit" else "")
+        + f"; nucleus top-p {settings['top_p']}; label guidance γ = {settings.get('guidance', 0.0):g}; transfer: "
+        + (f"minimal edits (τ = {settings['edit_threshold']:g}, lookahead {settings['edit_lookahead']}). " if settings.get("transfer_mode") == "edit" else "rewrite from z. ")
+        + "Self-BLEU and distinct-2 of the nucleus samples; fluency = PPL of the nucleus samples under the data set's AR LM. "
         "z-shuffle: NLL rise per sentence when decoded from another sentence's z (0: the decoder ignores z).",
         "",
         "| data | arm | steps | train min | label acc (greedy) | label acc (nucleus) | self-BLEU | distinct-2 | fluency PPL | transfer acc | BLEU to source | KL | z-shuffle NLL rise |",
@@ -187,6 +192,11 @@ def main() -> int:
     parser.add_argument("--self-bleu-limit", type=int, default=300)
     parser.add_argument("--examples", type=int, default=10, help="samples per label and transfers printed per arm")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, default=0.0, help="label guidance γ for samples and transfers, both arms (textae.models.guidance)")
+    parser.add_argument("--label-latents", choices=("saved", "fit"), default="saved", help="fit: each arm fits its labels' latent Gaussians on the training split before it is judged")
+    parser.add_argument("--transfer-mode", choices=("rewrite", "edit"), default="rewrite", help="rewrite: TextCVAE.transfer; edit: TextCVAE.edit (minimal edits)")
+    parser.add_argument("--edit-threshold", type=float, default=0.0)
+    parser.add_argument("--edit-lookahead", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="load finished runs and probe timings in --out-dir instead of redoing them")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "pretrained_control"))
@@ -197,7 +207,8 @@ def main() -> int:
             return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(args.threads)
-    settings = {key: getattr(args, key) for key in ("minutes", "probe_steps", "probe_warmup", "samples_per_label", "transfer_sentences", "temperature", "top_p", "seed")}
+    keys = ("minutes", "probe_steps", "probe_warmup", "samples_per_label", "transfer_sentences", "temperature", "top_p", "seed", "guidance", "label_latents", "transfer_mode", "edit_threshold", "edit_lookahead")
+    settings = {key: getattr(args, key) for key in keys}
     settings["argv"] = " ".join(sys.argv[1:])
     env, start = machine(), time.perf_counter()
     results = {name: evaluate_dataset(name, args) for name in args.datasets}
