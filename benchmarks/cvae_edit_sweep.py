@@ -7,7 +7,7 @@ reports transfer accuracy (the judge of judge_run.py), BLEU to the source, fluen
 run on the same text, and the share of sentences left unchanged.
 
     python benchmarks/cvae_edit_sweep.py runs/cvae_minilm_sst2 --fluency-lm runs/lm_sst2 \
-        --thresholds 0 0.25 --lookaheads 0 2 4 --sentences 300 --name cvae_minilm_sst2
+        --thresholds 0 --shares 0.2 0.35 1 --lookaheads 0 3 --sentences 300 --name cvae_minilm_sst2
 
 Results: benchmarks/results/edit_sweep_{name}.json and .md.
 """
@@ -15,6 +15,7 @@ Results: benchmarks/results/edit_sweep_{name}.json and .md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -44,15 +45,14 @@ def sweep(args) -> dict:
     sources, source_labels = [texts[i] for i in rows], [labels[i] for i in rows]
     targets = transfer_targets(source_labels, model.label_names, args.seed)
     settings = []
-    for threshold in args.thresholds:
-        for lookahead in args.lookaheads:
-            start = time.perf_counter()
-            outputs = model.edit(sources, to_label=targets, from_label=source_labels, threshold=threshold, guidance=args.guidance, lookahead=lookahead, candidates=args.candidates)
-            seconds = time.perf_counter() - start
-            report = transfer_report(sources, outputs, targets, classify, lm)
-            unchanged = sum(o.split() == s.split() for o, s in zip(outputs, sources)) / len(sources)
-            settings.append({"threshold": threshold, "lookahead": lookahead, **report, "unchanged": unchanged, "seconds": seconds, "examples": list(zip(sources, outputs))[: args.examples]})
-            print(f"τ {threshold:g} lookahead {lookahead}: accuracy {report['transfer_accuracy']:.3f}, BLEU {report['bleu_to_source']:.1f}, PPL {report['fluency']['ppl']:.1f}, {seconds:.0f} s", flush=True)
+    for threshold, share, lookahead in itertools.product(args.thresholds, args.shares, args.lookaheads):
+        start = time.perf_counter()
+        outputs = model.edit(sources, to_label=targets, from_label=source_labels, threshold=threshold, guidance=args.guidance, lookahead=lookahead, candidates=args.candidates, max_share=share)
+        seconds = time.perf_counter() - start
+        report = transfer_report(sources, outputs, targets, classify, lm)
+        unchanged = sum(o.split() == s.split() for o, s in zip(outputs, sources)) / len(sources)
+        settings.append({"threshold": threshold, "share": share, "lookahead": lookahead, **report, "unchanged": unchanged, "seconds": seconds, "examples": list(zip(sources, outputs))[: args.examples]})
+        print(f"τ {threshold:g} share {share:g} lookahead {lookahead}: accuracy {report['transfer_accuracy']:.3f}, BLEU {report['bleu_to_source']:.1f}, PPL {report['fluency']['ppl']:.1f}, {seconds:.0f} s", flush=True)
     return {"run": str(run), "sentences": len(sources), "guidance": args.guidance, "candidates": args.candidates, "source_ppl": transfer_report(sources, sources, source_labels, classify, lm)["fluency"]["ppl"], "settings": settings}
 
 
@@ -64,13 +64,13 @@ def markdown(name: str, result: dict, env: dict, command: str) -> str:
         f"{result['candidates']} candidates per swap. The sources themselves score PPL {result['source_ppl']:.1f} under the fluency LM.",
         f"Machine: {env['processor']}, {env['cpu_count']} cores, torch {env['torch']} ({env['torch_threads']} threads). Command: `{command}`",
         "",
-        "| τ (nats) | lookahead | transfer accuracy | BLEU to source | fluency PPL | unchanged | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| τ (nats) | largest share changed | lookahead | transfer accuracy | BLEU to source | fluency PPL | unchanged | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in result["settings"]:
-        lines.append(f"| {s['threshold']:g} | {s['lookahead']} | {s['transfer_accuracy']:.1%} | {s['bleu_to_source']:.1f} | {s['fluency']['ppl']:.1f} | {s['unchanged']:.1%} | {s['seconds']:.0f} |")
+        lines.append(f"| {s['threshold']:g} | {s['share']:g} | {s['lookahead']} | {s['transfer_accuracy']:.1%} | {s['bleu_to_source']:.1f} | {s['fluency']['ppl']:.1f} | {s['unchanged']:.1%} | {s['seconds']:.0f} |")
     for s in result["settings"]:
-        lines += ["", f"τ {s['threshold']:g}, lookahead {s['lookahead']}:", ""]
+        lines += ["", f"τ {s['threshold']:g}, share {s['share']:g}, lookahead {s['lookahead']}:", ""]
         lines += [f"- {src} → {out}" for src, out in s["examples"]]
     return "\n".join(lines) + "\n"
 
@@ -82,6 +82,7 @@ def main() -> int:
     parser.add_argument("--name", required=True, help="names the result files: benchmarks/results/edit_sweep_{name}.*")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.0, 0.25])
     parser.add_argument("--lookaheads", type=int, nargs="+", default=[0, 2, 4])
+    parser.add_argument("--shares", type=float, nargs="+", default=[1.0], help="largest shares of a sentence's words that may change")
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--guidance", type=float, default=1.0)
     parser.add_argument("--sentences", type=int, default=300)

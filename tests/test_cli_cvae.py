@@ -146,11 +146,11 @@ def test_generate_edit_passes_its_threshold_and_lookahead_on(cvae_run, capsys, m
         return real(self, texts, **kwargs)
 
     monkeypatch.setattr(TextCVAE, "edit", spy)
-    assert main(["generate", str(run), "--input", str(lines), "--label", "positive", "--edit", "--edit-threshold", "1e9", "--lookahead", "3"]) == 0
-    assert seen == {"to_label": "positive", "guidance": 1.0, "threshold": 1e9, "lookahead": 3}
+    assert main(["generate", str(run), "--input", str(lines), "--label", "positive", "--edit", "--edit-threshold", "1e9", "--lookahead", "3", "--edit-share", "0.5"]) == 0
+    assert seen == {"to_label": "positive", "guidance": 1.0, "threshold": 1e9, "lookahead": 3, "max_share": 0.5}
     source, output = capsys.readouterr().out.strip().split("\t")
     model = _load_model(str(run))
     assert output == model.output_tokenizer.decode(model._tokenize_output([source])[0], skip_special_tokens=True)  # nothing clears 1e9 nats: a copy
-    for flags in (["--edit-threshold", "0.5"], ["--lookahead", "3"]):
-        with pytest.raises(SystemExit, match="--edit-threshold and --lookahead set how --edit swaps words; pass --edit too"):
+    for flags in (["--edit-threshold", "0.5"], ["--lookahead", "3"], ["--edit-share", "0.3"]):
+        with pytest.raises(SystemExit, match="--edit-threshold, --edit-share and --lookahead set how --edit swaps words; pass --edit too"):
             main(["generate", str(run), "--input", str(lines), "--label", "positive", *flags])

@@ -147,8 +147,8 @@ def cmd_generate(args) -> int:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
     if args.guidance is not None and args.label is None:
         raise SystemExit("textae: --guidance steers decoding toward a label; pass --label too")
-    if (args.edit_threshold != 0.0 or args.lookahead != EDIT_LOOKAHEAD) and not args.edit:
-        raise SystemExit("textae: --edit-threshold and --lookahead set how --edit swaps words; pass --edit too")
+    if (args.edit_threshold != 0.0 or args.lookahead != EDIT_LOOKAHEAD or args.edit_share != 1.0) and not args.edit:
+        raise SystemExit("textae: --edit-threshold, --edit-share and --lookahead set how --edit swaps words; pass --edit too")
     if args.edit and not (args.input and args.label is not None):
         raise SystemExit("textae: --edit swaps the words of --input lines toward a label; pass --input FILE and --label NAME")
     guide = {"guidance": args.guidance} if args.guidance else {}
@@ -157,7 +157,7 @@ def cmd_generate(args) -> int:
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
         if args.edit:
-            outputs = model.edit(texts, to_label=args.label, guidance=1.0 if args.guidance is None else args.guidance, threshold=args.edit_threshold, lookahead=args.lookahead)
+            outputs = model.edit(texts, to_label=args.label, guidance=1.0 if args.guidance is None else args.guidance, threshold=args.edit_threshold, lookahead=args.lookahead, max_share=args.edit_share)
         else:
             outputs = model.transfer(texts, to_label=args.label, **guide) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=None, help="CVAE with --label: label guidance weight (default 0: none, 1 with --edit; see textae.models.guidance)")
     p.add_argument("--edit", action="store_true", help="CVAE with --input and --label: transfer by swapping the source label's words only (TextCVAE.edit; --guidance, default 1)")
     p.add_argument("--edit-threshold", type=float, default=0.0, help="with --edit: the salience (nats) above which a word is swapped; higher keeps more of the source")
+    p.add_argument("--edit-share", type=float, default=1.0, help="with --edit: the largest share of a line's words that may change (the most label-salient ones)")
     p.add_argument("--lookahead", type=int, default=EDIT_LOOKAHEAD, help=f"with --edit: choose each new word by how well the next N source tokens follow it (0: the best next word; default {EDIT_LOOKAHEAD})")
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")

@@ -355,5 +355,36 @@ def test_marker_edit_lookahead_picks_the_candidate_the_following_words_fit_best(
 
             candidates = score.topk(4).indices.tolist()
             assert token in candidates and total(token) >= max(total(c) for c in candidates) - 1e-4
-    with pytest.raises(ValueError, match="lookahead ≥ 0 and candidates ≥ 1"):
+    with pytest.raises(ValueError, match="lookahead ≥ 0, candidates ≥ 1 and 0 < max_share ≤ 1"):
         marker_edit(*args, lookahead=-1)
+    with pytest.raises(ValueError, match="0 < max_share ≤ 1"):
+        marker_edit(*args, max_share=0.0)
+
+
+def test_marker_edit_changes_only_the_most_salient_words_read_on_the_source(trained):
+    from textae.models.guidance import _markers, marker_edit, word_start_tokens
+
+    model, rows = trained
+    texts = rows["text"][:6]
+    tokens = model._tokenize_output(texts)
+    z = model.encode(texts, labels=[0, 1] * 3)
+    source, target = torch.tensor([0, 1] * 3), torch.tensor([1, 0] * 3)
+    vocab = model.get_input_embeddings().num_embeddings
+    starts = word_start_tokens(model.output_tokenizer, vocab)
+    words = word_start_tokens(model.output_tokenizer, vocab, letters_only=True)
+    for r, ids in enumerate(tokens):  # the batched, padded salience equals one sentence read alone under each label
+        seq = torch.tensor([[model.config.bos_token_id, *ids]])
+        with torch.no_grad():
+            lp = {y: model(input_ids=seq, latent=z[r : r + 1], class_label=torch.tensor([y]), use_cache=False).logits[0, :-1].log_softmax(-1) for y in (0, 1)}
+        salience = [float(lp[int(source[r])][i, t] - lp[int(target[r])][i, t]) for i, t in enumerate(ids)]
+        chosen = _markers(model, tokens, z, source, target, starts, words, -1e9, 0.5)[r]
+        n_words = int(starts[ids].sum())
+        assert len(chosen) == min(max(1, n_words // 2), int(words[ids].sum()))
+        rest = [salience[i] for i, t in enumerate(ids) if words[t] and i not in chosen]
+        assert all(salience[i] >= max(rest, default=float("-inf")) - 1e-4 for i in chosen)  # the most salient words
+        above = _markers(model, tokens, z, source, target, starts, words, 0.0, 1.0)[r]
+        assert above == {i for i, t in enumerate(ids) if words[t] and salience[i] > 0.0}
+    edited = marker_edit(model, tokens, z, source, target, starts, -1e9, 2.0, words, max_share=0.25)
+    for ids, out in zip(tokens, edited):
+        changed = sum(a != b for a, b in zip(ids, out))
+        assert len(out) == len(ids) and changed <= max(1, int(starts[ids].sum()) // 4)

@@ -259,6 +259,7 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         guidance: float = 1.0,
         lookahead: int | None = None,
         candidates: int = 8,
+        max_share: float = 1.0,
         batch_size: int = 64,
         label_latents: bool | None = None,
     ) -> list[str]:
@@ -268,8 +269,9 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         the posterior mean under the source label (moved to the target's as in :meth:`transfer` when
         label latents are fitted). Keeps the content where :meth:`transfer` rewrites the sentence; a
         higher ``threshold`` keeps more of it and moves fewer sentences to the target label. Only words
-        are swapped, never punctuation. With ``lookahead`` m > 0 each swap is chosen among the
-        ``candidates`` best words by how well the next m source tokens follow it, so it fits its slot."""
+        are swapped, never punctuation, and at most the ``max_share`` most salient words of a sentence.
+        With ``lookahead`` m > 0 each swap is chosen among the ``candidates`` best words by how well the
+        next m source tokens follow it, so it fits its slot."""
         from .guidance import EDIT_LOOKAHEAD, marker_edit, word_start_tokens
 
         lookahead = EDIT_LOOKAHEAD if lookahead is None else lookahead
@@ -282,7 +284,7 @@ class TextCVAE(VariationalMixin, ConsistencyMixin, TextAutoencoderModel):
         out: list[str] = []
         for rows, src, tgt, z in self._moved_latents(texts, source, target, batch_size, self._label_latents(label_latents)):
             ids = marker_edit(
-                self, tokens[rows], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance, words, lookahead, candidates
+                self, tokens[rows], z.to(self.device, self.dtype), src.to(self.device), tgt.to(self.device), starts, threshold, guidance, words, lookahead, candidates, max_share
             )
             out.extend(self.output_tokenizer.decode(row, skip_special_tokens=True) for row in ids)
         return out

@@ -90,13 +90,16 @@ def marker_edit(
     words: torch.Tensor | None = None,
     lookahead: int = EDIT_LOOKAHEAD,
     candidates: int = 8,
+    max_share: float = 1.0,
 ) -> list[list[int]]:
-    """Label transfer by minimal edits: the source sentence is read word by word (teacher forcing on
-    what has been written so far), and a word whose first token the decoder finds likelier under the
-    source label than under the target one (its salience log p(t | ·, y_src) − log p(t | ·, y_tgt) >
-    ``threshold`` nats) is replaced, all its pieces, by the best word-initial token under the target
-    label with label guidance ``weight`` (:class:`LabelGuidance`'s score); when that best token is the
-    source's own, the word stays. Every other token is copied, so the content stays.
+    """Label transfer by minimal edits. First the markers are found: a word is a marker when its first
+    token is likelier under the source label than under the target one, read on the source sentence
+    itself (salience log p(t | x_<i, z, y_src) − log p(t | x_<i, z, y_tgt) > ``threshold`` nats), and
+    only the ``max_share`` most salient words of a sentence may be (at least one, when any clears
+    ``threshold``). Then the sentence is rewritten left to right, teacher-forced on what has been
+    written so far: each marker is replaced, all its pieces, by the best word-initial token under the
+    target label with label guidance ``weight`` (:class:`LabelGuidance`'s score); when that best token
+    is the source's own, the word stays. Every other token is copied, so the content stays.
 
     ``token_ids``: each sentence in the decoder's tokens (no specials); ``latent`` [B, d] the rows' z;
     ``source`` / ``target`` [B] label ids; ``word_starts`` [V] bool (:func:`word_start_tokens`);
@@ -110,16 +113,17 @@ def marker_edit(
     sentence ("one long string of cliches ." → "one of the of the"): it is the best continuation of
     the prefix, not the best word for that slot.
 
-    Both labels' next-token scores come from one cached decoder pass per token over 2B rows; the
-    lookahead costs one uncached pass over ``candidates`` rows for each swapped word.
+    Costs: one uncached pass over 2B rows for the salience, one cached pass per token over 2B rows
+    for the rewrite, and with the lookahead one uncached pass over ``candidates`` rows per marker.
     Returns the edited token ids of each sentence."""
     if weight < 0 or not math.isfinite(weight) or not math.isfinite(threshold):
         raise ValueError(f"marker_edit needs finite numbers, a weight ≥ 0; got threshold {threshold}, weight {weight}")
-    if lookahead < 0 or candidates < 1:
-        raise ValueError(f"marker_edit needs lookahead ≥ 0 and candidates ≥ 1; got {lookahead}, {candidates}")
+    if lookahead < 0 or candidates < 1 or not 0 < max_share <= 1:
+        raise ValueError(f"marker_edit needs lookahead ≥ 0, candidates ≥ 1 and 0 < max_share ≤ 1; got {lookahead}, {candidates}, {max_share}")
     c, device, rows = model.config, latent.device, len(token_ids)
     starts = word_starts.to(device)
     swappable = starts if words is None else words.to(device)
+    markers = _markers(model, token_ids, latent, source, target, starts, swappable, threshold, max_share)
     is_start = [[bool(starts[t]) for t in ids] for ids in token_ids]
     at = [0] * rows  # each row's position in its source
     out: list[list[int]] = [[] for _ in range(rows)]
@@ -132,8 +136,7 @@ def marker_edit(
         result = model(input_ids=new, attention_mask=mask, latent=latents, class_label=labels, cache=cache, use_cache=True)
         cache = result.cache
         scores = result.logits[:, -1].float().log_softmax(-1)
-        to_target, to_source = scores[:rows], scores[rows:]
-        score = guided(to_target, to_source, weight).masked_fill(~swappable, float("-inf"))
+        score = guided(scores[:rows], scores[rows:], weight).masked_fill(~swappable, float("-inf"))
         best = score.argmax(-1).tolist()
         written, swaps = [], {}
         for r, ids in enumerate(token_ids):
@@ -142,7 +145,7 @@ def marker_edit(
                 continue
             token = ids[at[r]]
             at[r] += 1
-            if swappable[token] and is_start[r][at[r] - 1] and float(to_source[r, token] - to_target[r, token]) > threshold and best[r] != token:
+            if at[r] - 1 in markers[r] and best[r] != token:
                 while at[r] < len(ids) and not is_start[r][at[r]]:  # the replaced word's other pieces go with it
                     at[r] += 1
                 swaps[r] = token
@@ -154,6 +157,27 @@ def marker_edit(
                 out[r][-1] = written[r] = token
         new = torch.tensor(written, dtype=torch.long, device=device).repeat(2)[:, None]
     return out
+
+
+def _markers(model, token_ids, latent, source, target, starts, swappable, threshold: float, max_share: float) -> list[set[int]]:
+    """Per sentence, the positions of the words to replace: swappable word starts whose salience on the
+    source sentence exceeds ``threshold``, the ``max_share`` most salient of its words at most."""
+    c, device, rows = model.config, latent.device, len(token_ids)
+    width = 1 + max(map(len, token_ids))
+    ids = torch.full((rows, width), c.pad_token_id, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for r, row in enumerate(token_ids):
+        ids[r, : 1 + len(row)] = torch.tensor([c.bos_token_id, *row], device=device)
+        mask[r, : 1 + len(row)] = 1
+    logits = model(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1), latent=latent.repeat(2, 1), class_label=torch.cat([source, target]), use_cache=False).logits
+    logp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:].repeat(2, 1)[..., None])[..., 0]  # [2B, T-1]: each source token's
+    salience = (logp[:rows] - logp[rows:]).tolist()
+    markers = []
+    for r, row in enumerate(token_ids):
+        n_words = sum(bool(starts[t]) for t in row)
+        ranked = sorted((-salience[r][i], i) for i, t in enumerate(row) if swappable[t] and salience[r][i] > threshold)
+        markers.append({i for _, i in ranked[: max(1, math.floor(max_share * n_words))]})
+    return markers
 
 
 def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, lookahead: int, candidates: int) -> dict[int, int]:
