@@ -7,7 +7,7 @@ reports transfer accuracy (the judge of judge_run.py), BLEU to the source, fluen
 run on the same text, and the share of sentences left unchanged.
 
     python benchmarks/cvae_edit_sweep.py runs/cvae_minilm_sst2 --fluency-lm runs/lm_sst2 \
-        --thresholds 0 --shares 0.2 0.35 1 --lookaheads 0 3 --sentences 300 --name cvae_minilm_sst2
+        --guidances 1 3 --thresholds 0 --shares 0.25 0.5 --lookaheads 3 --sentences 200 --name cvae_minilm_sst2
 
 Results: benchmarks/results/edit_sweep_{name}.json and .md.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import random
 import sys
 import time
@@ -26,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from cvae_control import MiniLMClassifier, _texts_and_labels, machine, transfer_targets  # noqa: E402
+from judge_run import finished_run, write_results  # noqa: E402
 
 
 def sweep(args) -> dict:
@@ -45,32 +45,32 @@ def sweep(args) -> dict:
     sources, source_labels = [texts[i] for i in rows], [labels[i] for i in rows]
     targets = transfer_targets(source_labels, model.label_names, args.seed)
     settings = []
-    for threshold, share, lookahead in itertools.product(args.thresholds, args.shares, args.lookaheads):
+    for guidance, threshold, share, lookahead in itertools.product(args.guidances, args.thresholds, args.shares, args.lookaheads):
         start = time.perf_counter()
-        outputs = model.edit(sources, to_label=targets, from_label=source_labels, threshold=threshold, guidance=args.guidance, lookahead=lookahead, candidates=args.candidates, max_share=share)
+        outputs = model.edit(sources, to_label=targets, from_label=source_labels, threshold=threshold, guidance=guidance, lookahead=lookahead, candidates=args.candidates, max_share=share)
         seconds = time.perf_counter() - start
         report = transfer_report(sources, outputs, targets, classify, lm)
         unchanged = sum(o.split() == s.split() for o, s in zip(outputs, sources)) / len(sources)
-        settings.append({"threshold": threshold, "share": share, "lookahead": lookahead, **report, "unchanged": unchanged, "seconds": seconds, "examples": list(zip(sources, outputs))[: args.examples]})
-        print(f"τ {threshold:g} share {share:g} lookahead {lookahead}: accuracy {report['transfer_accuracy']:.3f}, BLEU {report['bleu_to_source']:.1f}, PPL {report['fluency']['ppl']:.1f}, {seconds:.0f} s", flush=True)
-    return {"run": str(run), "sentences": len(sources), "guidance": args.guidance, "candidates": args.candidates, "source_ppl": transfer_report(sources, sources, source_labels, classify, lm)["fluency"]["ppl"], "settings": settings}
+        settings.append({"guidance": guidance, "threshold": threshold, "share": share, "lookahead": lookahead, **report, "unchanged": unchanged, "seconds": seconds, "examples": list(zip(sources, outputs))[: args.examples]})
+        print(f"γ {guidance:g} τ {threshold:g} share {share:g} lookahead {lookahead}: accuracy {report['transfer_accuracy']:.3f}, BLEU {report['bleu_to_source']:.1f}, PPL {report['fluency']['ppl']:.1f}, {seconds:.0f} s", flush=True)
+    return {"run": str(run), "sentences": len(sources), "candidates": args.candidates, "source_ppl": transfer_report(sources, sources, source_labels, classify, lm)["fluency"]["ppl"], "settings": settings}
 
 
 def markdown(name: str, result: dict, env: dict, command: str) -> str:
     lines = [
         f"# Minimal-edit transfer settings on training sentences: {name}",
         "",
-        f"Run `{result['run']}`; {result['sentences']} training sentences, each moved to the other label; label guidance γ = {result['guidance']:g}, "
+        f"Run `{result['run']}`; {result['sentences']} training sentences, each moved to the other label; "
         f"{result['candidates']} candidates per swap. The sources themselves score PPL {result['source_ppl']:.1f} under the fluency LM.",
         f"Machine: {env['processor']}, {env['cpu_count']} cores, torch {env['torch']} ({env['torch_threads']} threads). Command: `{command}`",
         "",
-        "| τ (nats) | largest share changed | lookahead | transfer accuracy | BLEU to source | fluency PPL | unchanged | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| γ | τ (nats) | largest share changed | lookahead | transfer accuracy | BLEU to source | fluency PPL | unchanged | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in result["settings"]:
-        lines.append(f"| {s['threshold']:g} | {s['share']:g} | {s['lookahead']} | {s['transfer_accuracy']:.1%} | {s['bleu_to_source']:.1f} | {s['fluency']['ppl']:.1f} | {s['unchanged']:.1%} | {s['seconds']:.0f} |")
+        lines.append(f"| {s['guidance']:g} | {s['threshold']:g} | {s['share']:g} | {s['lookahead']} | {s['transfer_accuracy']:.1%} | {s['bleu_to_source']:.1f} | {s['fluency']['ppl']:.1f} | {s['unchanged']:.1%} | {s['seconds']:.0f} |")
     for s in result["settings"]:
-        lines += ["", f"τ {s['threshold']:g}, share {s['share']:g}, lookahead {s['lookahead']}:", ""]
+        lines += ["", f"γ {s['guidance']:g}, τ {s['threshold']:g}, share {s['share']:g}, lookahead {s['lookahead']}:", ""]
         lines += [f"- {src} → {out}" for src, out in s["examples"]]
     return "\n".join(lines) + "\n"
 
@@ -84,24 +84,17 @@ def main() -> int:
     parser.add_argument("--lookaheads", type=int, nargs="+", default=[0, 2, 4])
     parser.add_argument("--shares", type=float, nargs="+", default=[1.0], help="largest shares of a sentence's words that may change")
     parser.add_argument("--candidates", type=int, default=8)
-    parser.add_argument("--guidance", type=float, default=1.0)
+    parser.add_argument("--guidances", type=float, nargs="+", default=[1.0], help="label guidance weights γ")
     parser.add_argument("--sentences", type=int, default=300)
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
-    for needed in ("recipe.yaml", "metrics.json", "model"):
-        if not (Path(args.run) / needed).exists():
-            parser.error(f"{args.run} holds no {needed}: pass the folder of a finished run")
+    finished_run(parser, args.run)
     result = sweep(args)
     env = machine()
     command = "python benchmarks/cvae_edit_sweep.py " + " ".join(sys.argv[1:])
-    out = Path(args.results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"edit_sweep_{args.name}.json").write_text(json.dumps({"result": result, "machine": env, "command": command}, indent=2))
-    text = markdown(args.name, result, env, command)
-    (out / f"edit_sweep_{args.name}.md").write_text(text)
-    print(text)
+    write_results(Path(args.results) / f"edit_sweep_{args.name}", {"result": result, "machine": env, "command": command}, markdown(args.name, result, env, command))
     return 0
 
 

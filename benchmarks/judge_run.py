@@ -146,20 +146,30 @@ def main() -> int:
     parser.add_argument("--fluency-lm", default=None, help="a finished AR LM run (family lm) on the same text: PPL of the samples and transfers under it")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
-    run = Path(args.run)
-    for needed in ("recipe.yaml", "metrics.json", "model"):
-        if not (run / needed).exists():
-            parser.error(f"{run} holds no {needed}: pass the folder of a finished run")
+    run = finished_run(parser, args.run)
     result = judge(run, args)
     env = machine()
     command = "python benchmarks/judge_run.py " + " ".join(sys.argv[1:])
-    out = Path(args.results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"judge_{args.name}.json").write_text(json.dumps({"result": result, "reached": reached(result), "machine": env, "command": command}, indent=2))
-    text = markdown(args.name, result, env, command)
-    (out / f"judge_{args.name}.md").write_text(text)
-    print(text)
+    payload = {"result": result, "reached": reached(result), "machine": env, "command": command}
+    write_results(Path(args.results) / f"judge_{args.name}", payload, markdown(args.name, result, env, command))
     return 0
+
+
+def finished_run(parser: argparse.ArgumentParser, folder: str) -> Path:
+    """``folder`` as a Path, or the parser's error when it is not a finished run."""
+    run = Path(folder)
+    for needed in ("recipe.yaml", "metrics.json", "model"):
+        if not (run / needed).exists():
+            parser.error(f"{run} holds no {needed}: pass the folder of a finished run")
+    return run
+
+
+def write_results(stem: Path, payload: dict, text: str) -> None:
+    """``stem``.json and ``stem``.md; the markdown is printed too."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    stem.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
