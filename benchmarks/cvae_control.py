@@ -195,7 +195,7 @@ def controlled_decodes(model, dev_texts: list[str], dev_labels: list[str], args)
     return {
         "labels": labels, "asked": asked, "greedy": greedy, "nucleus": nucleus, "sources": sources, "source_labels": source_labels, "targets": targets,
         "transferred": (
-            model.edit(sources, to_label=targets, from_label=source_labels, threshold=args.edit_threshold, guidance=args.guidance, lookahead=getattr(args, "edit_lookahead", 0), max_share=getattr(args, "edit_share", 1.0))
+            model.edit(sources, to_label=targets, from_label=source_labels, threshold=args.edit_threshold, guidance=args.edit_guidance, lookahead=args.edit_lookahead, max_share=args.edit_share)
             if getattr(args, "transfer_mode", "rewrite") == "edit" else model.transfer(sources, to_label=targets, from_label=source_labels, **guide)
         ),
         "reconstructed": model.reconstruct(sources, labels=source_labels),

@@ -61,7 +61,7 @@ def judge(run: Path, args) -> dict:
         "judge_dev_accuracy": judge_dev,
         "label_latents": "used" if model.config.label_latents else "none",
         "guidance": args.guidance,
-        "transfer_mode": args.transfer_mode if args.transfer_mode == "rewrite" else f"edit, salience threshold {args.edit_threshold:g}, lookahead {args.edit_lookahead}, share {args.edit_share:g}",
+        "transfer_mode": args.transfer_mode if args.transfer_mode == "rewrite" else f"edit, salience threshold {args.edit_threshold:g}, lookahead {args.edit_lookahead}, share {args.edit_share:g}, γ {args.edit_guidance:g}",
         "fluency_lm": args.fluency_lm,
         "generation": generation_report(greedy, asked, classify, lm, args.self_bleu_limit),
         "generation_nucleus": generation_report(nucleus, asked, classify, lm, args.self_bleu_limit),
@@ -141,8 +141,9 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=0.0, help="label guidance γ for samples and transfers (0: plain decoding; see textae.models.guidance)")
     parser.add_argument("--transfer-mode", choices=("rewrite", "edit"), default="rewrite", help="rewrite: decode z under the target label (TextCVAE.transfer); edit: swap the source label's marker words (TextCVAE.edit)")
     parser.add_argument("--edit-threshold", type=float, default=0.0, help="--transfer-mode edit: the salience (nats) above which a word may be swapped")
-    parser.add_argument("--edit-lookahead", type=int, default=0, help="--transfer-mode edit: choose each swapped word by how well the next N source tokens follow it (0: the best next token)")
-    parser.add_argument("--edit-share", type=float, default=1.0, help="--transfer-mode edit: the largest share of a sentence's words that may change")
+    parser.add_argument("--edit-guidance", type=float, default=3.0, help="--transfer-mode edit: label guidance γ of the swapped words")
+    parser.add_argument("--edit-lookahead", type=int, default=3, help="--transfer-mode edit: choose each swapped word by how well the next N source tokens follow it (0: the best next token)")
+    parser.add_argument("--edit-share", type=float, default=0.25, help="--transfer-mode edit: the largest share of a sentence's words that may change")
     parser.add_argument("--fluency-lm", default=None, help="a finished AR LM run (family lm) on the same text: PPL of the samples and transfers under it")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()

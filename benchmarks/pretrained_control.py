@@ -149,7 +149,7 @@ def markdown(results: dict, settings: dict, env: dict) -> str:
         f"{settings['samples_per_label']} samples per label, z ~ N(0, {settings['temperature']}² I)"
         + (" (each label's own fitted Gaussian)" if settings.get("label_latents") == "fit" else "")
         + f"; nucleus top-p {settings['top_p']}; label guidance γ = {settings.get('guidance', 0.0):g}; transfer: "
-        + (f"minimal edits (τ = {settings['edit_threshold']:g}, lookahead {settings['edit_lookahead']}, share {settings.get('edit_share', 1.0):g}). " if settings.get("transfer_mode") == "edit" else "rewrite from z. ")
+        + (f"minimal edits (τ = {settings['edit_threshold']:g}, lookahead {settings['edit_lookahead']}, share {settings.get('edit_share', 1.0):g}, γ {settings.get('edit_guidance', 1.0):g}). " if settings.get("transfer_mode") == "edit" else "rewrite from z. ")
         + "Self-BLEU and distinct-2 of the nucleus samples; fluency = PPL of the nucleus samples under the data set's AR LM. "
         "z-shuffle: NLL rise per sentence when decoded from another sentence's z (0: the decoder ignores z).",
         "",
@@ -196,8 +196,9 @@ def main() -> int:
     parser.add_argument("--label-latents", choices=("saved", "fit"), default="saved", help="fit: each arm fits its labels' latent Gaussians on the training split before it is judged")
     parser.add_argument("--transfer-mode", choices=("rewrite", "edit"), default="rewrite", help="rewrite: TextCVAE.transfer; edit: TextCVAE.edit (minimal edits)")
     parser.add_argument("--edit-threshold", type=float, default=0.0)
-    parser.add_argument("--edit-lookahead", type=int, default=0)
-    parser.add_argument("--edit-share", type=float, default=1.0)
+    parser.add_argument("--edit-guidance", type=float, default=3.0)
+    parser.add_argument("--edit-lookahead", type=int, default=3)
+    parser.add_argument("--edit-share", type=float, default=0.25)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="load finished runs and probe timings in --out-dir instead of redoing them")
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "pretrained_control"))
@@ -208,7 +209,7 @@ def main() -> int:
             return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(args.threads)
-    keys = ("minutes", "probe_steps", "probe_warmup", "samples_per_label", "transfer_sentences", "temperature", "top_p", "seed", "guidance", "label_latents", "transfer_mode", "edit_threshold", "edit_lookahead", "edit_share")
+    keys = ("minutes", "probe_steps", "probe_warmup", "samples_per_label", "transfer_sentences", "temperature", "top_p", "seed", "guidance", "label_latents", "transfer_mode", "edit_threshold", "edit_guidance", "edit_lookahead", "edit_share")
     settings = {key: getattr(args, key) for key in keys}
     settings["argv"] = " ".join(sys.argv[1:])
     env, start = machine(), time.perf_counter()

@@ -147,7 +147,7 @@ def test_generate_edit_passes_its_threshold_and_lookahead_on(cvae_run, capsys, m
 
     monkeypatch.setattr(TextCVAE, "edit", spy)
     assert main(["generate", str(run), "--input", str(lines), "--label", "positive", "--edit", "--edit-threshold", "1e9", "--lookahead", "3", "--edit-share", "0.5"]) == 0
-    assert seen == {"to_label": "positive", "guidance": 1.0, "threshold": 1e9, "lookahead": 3, "max_share": 0.5}
+    assert seen == {"to_label": "positive", "threshold": 1e9, "lookahead": 3, "max_share": 0.5}  # the rest: TextCVAE.edit's defaults
     source, output = capsys.readouterr().out.strip().split("\t")
     model = _load_model(str(run))
     assert output == model.output_tokenizer.decode(model._tokenize_output([source])[0], skip_special_tokens=True)  # nothing clears 1e9 nats: a copy

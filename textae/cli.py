@@ -25,7 +25,6 @@ import sys
 from pathlib import Path
 
 from .models import protocol
-from .models.guidance import EDIT_LOOKAHEAD
 
 
 def _load_model(run_dir: str):
@@ -147,7 +146,7 @@ def cmd_generate(args) -> int:
         raise SystemExit(f"textae: {type(model).__name__} is not conditioned on labels; --label needs a CVAE run")
     if args.guidance is not None and args.label is None:
         raise SystemExit("textae: --guidance steers decoding toward a label; pass --label too")
-    if (args.edit_threshold != 0.0 or args.lookahead != EDIT_LOOKAHEAD or args.edit_share != 1.0) and not args.edit:
+    if (args.edit_threshold, args.lookahead, args.edit_share) != (None, None, None) and not args.edit:
         raise SystemExit("textae: --edit-threshold, --edit-share and --lookahead set how --edit swaps words; pass --edit too")
     if args.edit and not (args.input and args.label is not None):
         raise SystemExit("textae: --edit swaps the words of --input lines toward a label; pass --input FILE and --label NAME")
@@ -157,7 +156,8 @@ def cmd_generate(args) -> int:
             raise SystemExit(f"textae: {type(model).__name__} does not reconstruct input; drop --input to sample")
         texts = _read_lines(args.input)
         if args.edit:
-            outputs = model.edit(texts, to_label=args.label, guidance=1.0 if args.guidance is None else args.guidance, threshold=args.edit_threshold, lookahead=args.lookahead, max_share=args.edit_share)
+            chosen = {"guidance": args.guidance, "threshold": args.edit_threshold, "lookahead": args.lookahead, "max_share": args.edit_share}
+            outputs = model.edit(texts, to_label=args.label, **{k: v for k, v in chosen.items() if v is not None})
         else:
             outputs = model.transfer(texts, to_label=args.label, **guide) if args.label is not None else model.reconstruct(texts)
         for src, out in zip(texts, outputs):
@@ -304,11 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=10)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0, help="below 1: nucleus sampling of the words (latent families otherwise decode each z greedily)")
-    p.add_argument("--guidance", type=float, default=None, help="CVAE with --label: label guidance weight (default 0: none, 1 with --edit; see textae.models.guidance)")
-    p.add_argument("--edit", action="store_true", help="CVAE with --input and --label: transfer by swapping the source label's words only (TextCVAE.edit; --guidance, default 1)")
-    p.add_argument("--edit-threshold", type=float, default=0.0, help="with --edit: the salience (nats) above which a word is swapped; higher keeps more of the source")
-    p.add_argument("--edit-share", type=float, default=1.0, help="with --edit: the largest share of a line's words that may change (the most label-salient ones)")
-    p.add_argument("--lookahead", type=int, default=EDIT_LOOKAHEAD, help=f"with --edit: choose each new word by how well the next N source tokens follow it (0: the best next word; default {EDIT_LOOKAHEAD})")
+    p.add_argument("--guidance", type=float, default=None, help="CVAE with --label: label guidance weight (default 0: none, 3 with --edit; see textae.models.guidance)")
+    p.add_argument("--edit", action="store_true", help="CVAE with --input and --label: transfer by swapping the source label's words only (TextCVAE.edit; --guidance, default 3)")
+    p.add_argument("--edit-threshold", type=float, default=None, help="with --edit: the salience (nats) above which a word may be swapped (default 0)")
+    p.add_argument("--edit-share", type=float, default=None, help="with --edit: the largest share of a line's words that may change, the most label-salient ones (default 0.25)")
+    p.add_argument("--lookahead", type=int, default=None, help="with --edit: choose each new word by how well the next N source tokens follow it (0: the best next word; default 3)")
     p.add_argument("--input", help="a text file, one sentence a line, to reconstruct")
     p.add_argument("--label", help="CVAE: sample sentences of this label; with --input, transfer the lines to it")
     p.add_argument("--prior", help="VQ models: the prior over codes (default RUN_DIR/prior, see textae.training.prior)")

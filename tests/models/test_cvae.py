@@ -305,6 +305,15 @@ def test_marker_edit_copies_below_the_salience_threshold_and_otherwise_takes_the
             prefix = torch.cat([prefix, torch.tensor([[token]])], dim=1)
     copies = model.edit(texts, to_label="positive", from_label=["negative", "positive", "negative", "positive"], threshold=1e9)
     assert copies == [model.output_tokenizer.decode(ids, skip_special_tokens=True) for ids in tokens]
+    long = rows["text"][0] + " " + rows["text"][1]  # longer than max_seq_length, within the decoder's positions: edited whole, not cut
+    whole = model.output_tokenizer(long, add_special_tokens=False)["input_ids"]
+    kept = model.config.max_seq_length
+    model.config.max_seq_length = len(whole) - 3
+    try:
+        assert len(whole) < model.decoder.positions_left()
+        assert model.edit([long], to_label="positive", from_label="negative", threshold=1e9) == [model.output_tokenizer.decode(whole, skip_special_tokens=True)]
+    finally:
+        model.config.max_seq_length = kept
     with pytest.raises(ValueError, match="marker_edit needs finite numbers"):
         marker_edit(model, tokens, z, source, target, starts, threshold=float("nan"), weight=1.0)
 

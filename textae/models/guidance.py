@@ -23,9 +23,6 @@ import torch
 from transformers import LogitsProcessor
 
 
-EDIT_LOOKAHEAD = 0  # TextCVAE.edit's and the CLI's default: source tokens a swapped word is scored on
-
-
 class LabelGuidance(LogitsProcessor):
     """``model``: a label-conditioned textae model (``forward(input_ids, attention_mask, latent=,
     class_label=, cache=, use_cache=)``); ``latent`` [B, d] the rows' z; ``class_label`` [B] the asked
@@ -88,7 +85,7 @@ def marker_edit(
     threshold: float,
     weight: float,
     words: torch.Tensor | None = None,
-    lookahead: int = EDIT_LOOKAHEAD,
+    lookahead: int = 0,
     candidates: int = 8,
     max_share: float = 1.0,
 ) -> list[list[int]]:
