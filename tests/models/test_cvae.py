@@ -279,6 +279,11 @@ def test_word_start_tokens_tell_word_pieces_from_word_beginnings(corpus):
         assert int(starts[ids].sum()) == len(words), (kind, tok.convert_ids_to_tokens(ids))
         if piece:
             assert all(not starts[i] for t, i in vocab.items() if t.startswith(piece))
+        # punctuation stands alone (never a piece of the word before it, though WordPiece writes "a."),
+        # and is no word to swap
+        words = word_start_tokens(tok, len(tok), letters_only=True)
+        marks = [i for t, i in vocab.items() if t.lstrip("Ġ") in (".", ",", "!", "?")]
+        assert marks and all(starts[i] and not words[i] for i in marks)
 
 
 def test_marker_edit_copies_below_the_salience_threshold_and_otherwise_takes_the_guided_word(trained):

@@ -63,13 +63,17 @@ def guided(asked: torch.Tensor, other: torch.Tensor, weight: float) -> torch.Ten
 
 def word_start_tokens(tokenizer, vocab_size: int, letters_only: bool = False) -> torch.Tensor:
     """[V] bool: the tokens that begin a word (WordPiece's without "##", byte-level BPE's "Ġ…",
-    SentencePiece's "▁…", punctuation); found by joining each after "a" and looking for the space.
-    With ``letters_only``, only those that hold a letter (words, not punctuation or digits)."""
+    SentencePiece's "▁…") and every token without a letter or digit (punctuation is never part of the
+    word before it, even where the tokenizer writes it without a space); a word start is found by
+    joining the token after "a" and looking for the space. With ``letters_only``, only the starts that
+    hold a letter (words, not punctuation or numbers)."""
     starts = torch.zeros(vocab_size, dtype=torch.bool)
     for token, i in tokenizer.get_vocab().items():
         if i < vocab_size:
             joined = tokenizer.convert_tokens_to_string(["a", token])
-            starts[i] = len(joined) > 1 and joined[1].isspace() and (not letters_only or any(ch.isalpha() for ch in joined[2:]))
+            alone = joined[1:]
+            spaced = len(joined) > 1 and joined[1].isspace()
+            starts[i] = any(ch.isalpha() for ch in alone) and spaced if letters_only else spaced or not any(ch.isalnum() for ch in alone)
     starts[tokenizer.all_special_ids] = False
     return starts
 
