@@ -162,14 +162,10 @@ def marker_edit(
 
 def _markers(model, token_ids, latent, source, target, starts, swappable, threshold: float, max_share: float) -> list[set[int]]:
     """Per sentence, the positions of the words to replace: swappable word starts whose salience on the
-    source sentence exceeds ``threshold``, the ``max_share`` most salient of its words at most."""
+    source sentence exceeds ``threshold``; at most ``max_share`` of its word starts (punctuation marks
+    count among them, :func:`word_start_tokens`), the most salient first."""
     c, device, rows = model.config, latent.device, len(token_ids)
-    width = 1 + max(map(len, token_ids))
-    ids = torch.full((rows, width), c.pad_token_id, dtype=torch.long, device=device)
-    mask = torch.zeros_like(ids)
-    for r, row in enumerate(token_ids):
-        ids[r, : 1 + len(row)] = torch.tensor([c.bos_token_id, *row], device=device)
-        mask[r, : 1 + len(row)] = 1
+    ids, mask = _right_padded([[c.bos_token_id, *row] for row in token_ids], c.pad_token_id, device)
     logits = model(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1), latent=latent.repeat(2, 1), class_label=torch.cat([source, target]), use_cache=False).logits
     logp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:].repeat(2, 1)[..., None])[..., 0]  # [2B, T-1]: each source token's
     salience = (logp[:rows] - logp[rows:]).tolist()
@@ -197,12 +193,7 @@ def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, look
             owners.append(r)
             picks.append(token)
             spans.append(len(follow))
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), c.pad_token_id, dtype=torch.long, device=device)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, device=device)
-        mask[i, : len(s)] = 1
+    ids, mask = _right_padded(seqs, c.pad_token_id, device)
     rows = torch.tensor(owners, device=device)
     logp = model(input_ids=ids, attention_mask=mask, latent=latent[rows], class_label=target[rows], use_cache=False).logits.float().log_softmax(-1)
     totals: dict[int, tuple[float, int]] = {}
@@ -213,3 +204,13 @@ def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, look
         if r not in totals or total > totals[r][0]:
             totals[r] = (total, token)
     return {r: token for r, (_, token) in totals.items()}
+
+
+def _right_padded(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists → (ids [N, T] padded on the right with ``pad``, attention mask [N, T])."""
+    ids = torch.full((len(seqs), max(map(len, seqs))), pad, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for i, seq in enumerate(seqs):
+        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long, device=device)
+        mask[i, : len(seq)] = 1
+    return ids, mask
