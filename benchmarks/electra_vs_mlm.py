@@ -89,7 +89,9 @@ def sst2(data: Path, split: str) -> tuple[list[str], list[int]]:
 
 
 # ---- pretraining through textae -----------------------------------------------------------------------
-def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "electra", **model):
+def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "electra", data: dict | None = None, train: dict | None = None, **model):
+    """The pretraining recipe of run ``name``; ``data`` / ``train`` override the benchmark's settings
+    (a pretrained encoder's tokenizer, its learning rates)."""
     from textae.training import load_recipe
 
     base = {
@@ -117,10 +119,12 @@ def recipe(args, name: str, steps: int, evaluate: bool = True, family: str = "el
             "log_every": max(1, steps // (4 * args.curve_points)),
         },
     }
+    base["data"].update(data or {})
+    base["train"].update(train or {})
     return load_recipe(None, [], base=base)
 
 
-def flops_per_step(args, family: str, batches: int = 8) -> float:
+def flops_per_step(args, family: str, batches: int = 8, **settings) -> float:
     """Mean forward + backward FLOPs of one training step on the first ``batches`` training batches."""
     from torch.utils.data import DataLoader
     from torch.utils.flop_counter import FlopCounterMode
@@ -129,7 +133,7 @@ def flops_per_step(args, family: str, batches: int = 8) -> float:
     from textae.training.build import build_model
     from textae.training.build import make_collator, prepare_data
 
-    r = recipe(args, f"flops_{family}", 10, family=family)
+    r = recipe(args, f"flops_{family}", 10, family=family, **settings)
     tokenizer, train_ds, *_ = prepare_data(r)
     model = build_model(r, tokenizer)
     sampler = LengthGroupedBatchSampler(train_ds["length"], r.train.batch_size, seed=r.train.seed)
@@ -181,20 +185,22 @@ def length_grouped_batches(lengths: list[int], batch_size: int, gen: torch.Gener
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
-def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_init: bool = False) -> dict:
-    """SST-2 train → dev accuracy with AutoModelForSequenceClassification and a plain torch loop."""
+def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_init: bool = False, lr: float | None = None) -> dict:
+    """Train → dev accuracy (SST-2, or any labels 0..K-1) with AutoModelForSequenceClassification and a
+    plain torch loop; ``lr`` overrides ``args.ft_lr``."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
     tok = AutoTokenizer.from_pretrained(encoder_dir)
+    texts, labels = train_set
+    num_labels = max(labels) + 1
     torch.manual_seed(seed)
     if random_init:
-        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(encoder_dir, num_labels=2))
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(encoder_dir, num_labels=num_labels))
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(encoder_dir, num_labels=2)
-    texts, labels = train_set
+        model = AutoModelForSequenceClassification.from_pretrained(encoder_dir, num_labels=num_labels)
     enc = tok(texts, truncation=True, max_length=args.max_seq_length + 2)["input_ids"]
     total = math.ceil(len(enc) / args.ft_batch_size) * args.ft_epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.ft_lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr or args.ft_lr, weight_decay=0.01)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=total // 10, num_training_steps=total)
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
