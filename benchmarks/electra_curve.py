@@ -95,7 +95,7 @@ def pretrain_and_tune(args, tasks, part: PartFile, key: str, steps: int, tflops:
     fine = fine_tune_all(args, tasks, Path(run["export"]), lr, epochs=epochs)
     summary = {k: v for k, v in run.items() if k != "log"} | {"tflops": tflops}
     part.save(key, {"pretraining": summary, "fine_tuning": fine})
-    print(f"{key}: {steps} steps, {run['train_seconds'] / 60:.1f} min; " + ", ".join(f"{t} {_mean([r['dev_accuracy'] for r in rows]) * 100:.2f}" for t, rows in fine.items()), flush=True)
+    print(f"{key}: {steps} steps, {run['train_seconds'] / 60:.1f} min; " + ", ".join(f"{t} {statistics.mean([r['dev_accuracy'] for r in rows]) * 100:.2f}" for t, rows in fine.items()), flush=True)
 
 
 def run_scratch(args, tasks: dict) -> None:
@@ -133,13 +133,9 @@ def run_continued(args, tasks: dict) -> None:
 
 
 # ---- report -------------------------------------------------------------------------------------------
-def _mean(values):
-    return statistics.mean(values)
-
-
 def _summary(rows: list[dict]) -> dict:
     accs = [r["dev_accuracy"] * 100 for r in rows]
-    return {"mean": _mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "per_seed": accs}
+    return {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "per_seed": accs}
 
 
 def _cell(rows) -> str:

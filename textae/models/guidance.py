@@ -22,6 +22,8 @@ import math
 import torch
 from transformers import LogitsProcessor
 
+from ..tensors import pad_sequences
+
 
 class LabelGuidance(LogitsProcessor):
     """``model``: a label-conditioned textae model (``forward(input_ids, attention_mask, latent=,
@@ -165,7 +167,7 @@ def _markers(model, token_ids, latent, source, target, starts, swappable, thresh
     source sentence exceeds ``threshold``; at most ``max_share`` of its word starts (punctuation marks
     count among them, :func:`word_start_tokens`), the most salient first."""
     c, device, rows = model.config, latent.device, len(token_ids)
-    ids, mask = _right_padded([[c.bos_token_id, *row] for row in token_ids], c.pad_token_id, device)
+    ids, mask = (t.to(device) for t in pad_sequences([[c.bos_token_id, *row] for row in token_ids], c.pad_token_id))
     logits = model(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1), latent=latent.repeat(2, 1), class_label=torch.cat([source, target]), use_cache=False).logits
     logp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:].repeat(2, 1)[..., None])[..., 0]  # [2B, T-1]: each source token's
     salience = (logp[:rows] - logp[rows:]).tolist()
@@ -193,7 +195,7 @@ def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, look
             owners.append(r)
             picks.append(token)
             spans.append(len(follow))
-    ids, mask = _right_padded(seqs, c.pad_token_id, device)
+    ids, mask = (t.to(device) for t in pad_sequences(seqs, c.pad_token_id))
     rows = torch.tensor(owners, device=device)
     logp = model(input_ids=ids, attention_mask=mask, latent=latent[rows], class_label=target[rows], use_cache=False).logits.float().log_softmax(-1)
     totals: dict[int, tuple[float, int]] = {}
@@ -205,12 +207,3 @@ def _fitting_words(model, out, token_ids, at, swaps, score, latent, target, look
             totals[r] = (total, token)
     return {r: token for r, (_, token) in totals.items()}
 
-
-def _right_padded(seqs: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token lists → (ids [N, T] padded on the right with ``pad``, attention mask [N, T])."""
-    ids = torch.full((len(seqs), max(map(len, seqs))), pad, dtype=torch.long, device=device)
-    mask = torch.zeros_like(ids)
-    for i, seq in enumerate(seqs):
-        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long, device=device)
-        mask[i, : len(seq)] = 1
-    return ids, mask
