@@ -6,7 +6,8 @@ Rows:
     from what the fine-tune learns;
 (a'') (a) behind a spell-correcting front end (symspellpy's compound lookup with its English
     frequency dictionary, edit distance 2; ``pip install -e ".[bench]"``), the peer robustness
-    papers compare against;
+    papers compare against; and textae's front end (:class:`textae.data.spelling.SpellingCorrector`:
+    look-alikes folded, then the same lookup) in front of (a) and of (c);
 (b) (a) fine-tuned with sentence-transformers' ``DenoisingAutoEncoderLoss`` (TSDAE: its standard word
     deletion at 0.6, a tied BERT decoder from the same checkpoint) on the STS-B train sentences,
     ``--st-steps`` steps of batch ``--st-batch-size`` at lr ``--st-learning-rate``;
@@ -144,28 +145,9 @@ def score(encode, s1, s2, gold, lang: str, rates: list[float]) -> dict:
     return robustness_curve(encode, s1, s2, gold, lang, rates)
 
 
-def spell_corrector():
-    """symspellpy's compound lookup with its English frequency dictionary (82,765 words, edit
-    distance 2): the spell-correcting front end robustness papers compare against. It lower-cases
-    and drops punctuation and emoji, which the uncased MiniLM does not mind."""
-    import importlib.resources
-
-    from symspellpy import SymSpell
-
-    sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-    sym.load_dictionary(str(importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"), term_index=0, count_index=1)
-
-    def correct(text: str) -> str:
-        found = sym.lookup_compound(text, max_edit_distance=2)
-        return found[0].term if found and found[0].term else text
-
-    return correct
-
-
-def corrected_encoder(model, correct):
-    """The base model reading each text after the spell-corrector."""
-    encode = st_encoder(model)
-    return lambda texts: encode([correct(t) for t in texts])
+def corrected_encoder(encode, correct):
+    """``encode`` reading each text after the spell-corrector ``correct`` (texts → texts)."""
+    return lambda texts: encode(correct(list(texts)))
 
 
 def st_encoder(model):
@@ -207,7 +189,7 @@ def throughput(textae_model, st_model, texts: list[str], threads: int, repeats: 
 
 
 # ---- reporting ------------------------------------------------------------------------------
-ROWS = ("base MiniLM", "base + folding", "spell-corrector + base", "ST TSDAE", "textae DAE")
+ROWS = ("base MiniLM", "base + folding", "spell-corrector + base", "ST TSDAE", "textae DAE", "folding + spell-corrector + base", "folding + spell-corrector + textae DAE")
 ZH_ROWS = ("base MiniLM", "textae DAE")
 
 
@@ -294,6 +276,7 @@ def main() -> int:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="the encoders to score now (the report holds every kept row)")
     parser.add_argument("--textae-run", default=None, help="a finished run of the recipe (else it trains here)")
     parser.add_argument("--recipe", default="recipes/dae_minilm_robust.yaml")
+    parser.add_argument("--front-end-run", default=None, help="the run behind the spell-corrector in 'folding + spell-corrector + textae DAE' (default: --textae-run)")
     parser.add_argument("--st-steps", type=int, default=400, help="ST TSDAE's fine-tuning steps")
     parser.add_argument("--st-batch-size", type=int, default=16)
     parser.add_argument("--st-learning-rate", type=float, default=2e-5, help="learning rate of (b), ST TSDAE")
@@ -309,7 +292,10 @@ def main() -> int:
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
 
+    import textae  # noqa: F401  (registers the Auto classes)
+    from textae.data.spelling import SpellingCorrector
     from textae.data.tokenization import fold_confusables
     from textae.export import export_sentence_transformers
 
@@ -329,8 +315,12 @@ def main() -> int:
             folded = SentenceTransformer(minilm_path(), device="cpu").eval()
             fold_confusables(folded.tokenizer)
             return st_encoder(folded)
-        if name == "spell-corrector + base":
-            return corrected_encoder(base, spell_corrector())
+        if name == "spell-corrector + base":  # the peer: symspellpy as robustness papers run it, no folding
+            return corrected_encoder(st_encoder(base), SpellingCorrector(fold=False))
+        if name == "folding + spell-corrector + base":
+            return corrected_encoder(st_encoder(base), speller())
+        if name == "folding + spell-corrector + textae DAE":
+            return corrected_encoder(textae_encoder(front_end_model()), speller())
         if name == "ST TSDAE":
             model, seconds = train_sentence_transformers(args)
             kept_value(args, "st_tsdae_train_seconds", lambda: seconds)
@@ -338,6 +328,19 @@ def main() -> int:
         return textae_encoder(ours())
 
     cache = {}
+
+    def speller():  # one corrector, so that its cache serves every row that folds first
+        if "speller" not in cache:
+            cache["speller"] = SpellingCorrector(fold=True)
+        return cache["speller"]
+
+    def front_end_model():
+        if not args.front_end_run:
+            return ours()
+        if "front_end" not in cache:
+            cache["front_end"] = AutoModel.from_pretrained(str(Path(args.front_end_run) / "model")).eval()
+            kept_value(args, "front_end_run", lambda: {"run": args.front_end_run, "recipe": (Path(args.front_end_run) / "recipe.yaml").read_text()})
+        return cache["front_end"]
 
     def ours():
         if "textae" not in cache:
@@ -373,7 +376,7 @@ def report(args, settings: dict) -> int:
             kept = rows_dir / f"{lang}.{name.replace(' ', '_').replace('+', 'plus')}.json"
             if kept.exists():
                 results["models"].setdefault(name, {})[lang] = json.loads(kept.read_text())
-    for key in ("throughput", "export_identity", "textae_run", "st_tsdae_train_seconds"):
+    for key in ("throughput", "export_identity", "textae_run", "st_tsdae_train_seconds", "front_end_run"):
         if (rows_dir / f"{key}.json").exists():
             results[key] = json.loads((rows_dir / f"{key}.json").read_text())
     out = Path(args.results)

@@ -61,6 +61,24 @@ def test_encode_writes_npy_and_jsonl(trained_run):
     assert [r["text"] for r in rows] == lines.read_text().splitlines() and len(rows[0]["embedding"]) == 16
 
 
+def test_encode_can_correct_spelling_first(trained_run):
+    pytest.importorskip("symspellpy", reason="the [dev] extra installs symspellpy")
+    from transformers import AutoModel
+
+    from textae.data.spelling import SpellingCorrector
+
+    root, run = trained_run
+    lines = root / "typos.txt"
+    lines.write_text("i lovde the pizaz .\nthe hotle was lovely .\n")
+    assert main(["encode", str(run), "--input", str(lines), "--output", str(root / "s.jsonl"), "--correct-spelling"]) == 0
+    rows = [json.loads(x) for x in (root / "s.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == lines.read_text().splitlines()  # the lines as given
+    model = AutoModel.from_pretrained(run / "model")
+    corrected = SpellingCorrector()(lines.read_text().splitlines())
+    assert corrected != lines.read_text().splitlines()
+    np.testing.assert_allclose([r["embedding"] for r in rows], model.encode(corrected).numpy(), atol=1e-5)
+
+
 def test_bad_inputs_are_named(trained_run, tmp_path, capsys):
     _, run = trained_run
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2

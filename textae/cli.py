@@ -3,7 +3,7 @@
     textae train RECIPE.yaml [section.key=value ...] [--resume | --overwrite]
     textae eval RUN_DIR
     textae generate RUN_DIR [-n 10] [--temperature 1.0] [--input FILE] [--prior DIR] [--label NAME]
-    textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize]
+    textae encode RUN_DIR --input FILE [--output FILE.npy] [--normalize] [--correct-spelling]
     textae export RUN_DIR --sentence-transformers OUT | --hf-encoder OUT
     textae tag RUN_DIR --input FILE|-      (a noise tagger: each token/class of each line)
 
@@ -131,9 +131,11 @@ def cmd_eval(args) -> int:
     if pairs is not None:  # an embedding run on STS-style pairs: Spearman under each noise at each rate
         from .metrics.robustness import curve_table, robustness_curve
 
-        curve = robustness_curve(lambda texts: model.encode(texts, batch_size=64), *pairs, lang=args.noise_lang, rates=args.noise_rates)
-        metrics["robustness"] = {"pairs": len(pairs[0]), "lang": args.noise_lang, **curve}
-        print(f"STS Spearman x100 on {len(pairs[0])} eval pairs, both sentences corrupted:\n" + curve_table(curve, args.noise_lang, args.noise_rates), file=sys.stderr)
+        front = _front_end(args)
+        curve = robustness_curve(lambda texts: model.encode(front(texts), batch_size=64), *pairs, lang=args.noise_lang, rates=args.noise_rates)
+        metrics["robustness"] = {"pairs": len(pairs[0]), "lang": args.noise_lang, "correct_spelling": args.correct_spelling, **curve}
+        behind = " behind the spell-corrector" if args.correct_spelling else ""
+        print(f"STS Spearman x100 on {len(pairs[0])} eval pairs{behind}, both sentences corrupted:\n" + curve_table(curve, args.noise_lang, args.noise_rates), file=sys.stderr)
     out = Path(args.run_dir) / "eval.json"
     out.write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))
@@ -204,6 +206,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.replace("\t", " ").splitlines())
 
 
+def _front_end(args):
+    """texts → texts: identity, or the spell-correcting front end with ``--correct-spelling``."""
+    if not args.correct_spelling:
+        return lambda texts: texts
+    try:
+        from .data.spelling import SpellingCorrector
+
+        return SpellingCorrector()
+    except ImportError as err:
+        raise SystemExit(f"textae: --correct-spelling: {err}") from None
+
+
 def cmd_encode(args) -> int:
     """Streams the input: one chunk of lines in memory at a time; a .npy output is filled in place
     (a memory-mapped file sized by a first pass that counts the lines), a .jsonl one line by line."""
@@ -216,6 +230,7 @@ def cmd_encode(args) -> int:
     if not model.offers(protocol.ENCODE):
         raise SystemExit(f"textae: {type(model).__name__} has no encoder")
     jsonl = args.output.endswith(".jsonl")
+    front = _front_end(args)
     total = None if jsonl else sum(1 for _ in _iter_lines(args.input))
     lines = _iter_lines(args.input)
     written, width, array = 0, model.config.latent_dim, None
@@ -224,7 +239,7 @@ def cmd_encode(args) -> int:
             chunk = list(itertools.islice(lines, args.chunk_size))
             if not chunk:
                 break
-            vectors = model.encode(chunk, batch_size=args.batch_size, normalize=args.normalize).numpy()
+            vectors = model.encode(front(chunk), batch_size=args.batch_size, normalize=args.normalize).numpy()
             width = vectors.shape[1]
             if jsonl:
                 for text, vec in zip(chunk, vectors):
@@ -273,6 +288,12 @@ def cmd_tag(args) -> int:
     return 0
 
 
+SPELLING_HELP = (
+    "English text: fold look-alike characters and correct spelling before encoding (textae.data.spelling; "
+    'pip install "textae[spell]"); the --output .jsonl keeps the lines as given'
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textae", description="Transformer text autoencoders on the Hugging Face stack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iw-samples", type=int, default=50, help="importance samples k for the VAE's IW-NLL")
     p.add_argument("--noise-rates", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3], help="rates of the robustness curve (runs whose eval pairs carry a score)")
     p.add_argument("--noise-lang", default="en", choices=["en", "zh"], help="noise families of the robustness curve")
+    p.add_argument("--correct-spelling", action="store_true", help=SPELLING_HELP)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("generate", help="sample sentences, or reconstruct --input")
@@ -326,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--chunk-size", type=int, default=8192, help="lines held in memory at a time")
     p.add_argument("--normalize", action="store_true")
+    p.add_argument("--correct-spelling", action="store_true", help=SPELLING_HELP)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("export", help="export the encoder for another library")

@@ -50,3 +50,16 @@ def test_special_template_of_trained_and_bert_tokenizers(corpus):
 
     tok = load_tokenizer(str(minilm.get_model_path()))
     assert special_template(tok) == ([tok.cls_token_id], [tok.sep_token_id])
+
+
+def test_fold_text_does_on_a_string_what_the_folded_tokenizer_does(corpus):
+    from textae.data.tokenization import fold_confusables, fold_text
+    from textae.noise import homoglyphs, insert_spaces
+
+    plain = train_tokenizer(corpus, "wordpiece", vocab_size=300)
+    folded = fold_confusables(train_tokenizer(corpus, "wordpiece", vocab_size=300))
+    for seed in range(20):
+        noisy = insert_spaces(homoglyphs("the cat sat on the mat .", 0.5, rng=seed), 0.3, rng=seed, where="chars")
+        assert plain.tokenize(fold_text(noisy)) == folded.tokenize(noisy)
+        assert fold_text(fold_text(noisy)) == fold_text(noisy)  # idempotent
+    assert fold_text("1０ apples") == "10 apples" and fold_text("l0") == "l0"

@@ -8,7 +8,9 @@ Every textae tokenizer has the special tokens the models need, with fixed ids fo
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable
+from functools import cache
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -171,6 +173,24 @@ def special_template(tokenizer) -> tuple[list[int], list[int]]:
 
 
 INVISIBLE_CHARACTERS = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
+
+
+def fold_text(text: str) -> str:
+    """The folding of :func:`fold_confusables` on a plain string: NFKC, zero-width characters removed,
+    Cyrillic / Greek look-alikes → Latin. For a front end that reads the text before the tokenizer
+    does (the spell-corrector of :mod:`textae.data.spelling`); the folded tokenizer then finds
+    nothing left to fold."""
+    text = unicodedata.normalize("NFKC", text)
+    for ch in INVISIBLE_CHARACTERS:
+        text = text.replace(ch, "")
+    return text.translate(_fold_table())
+
+
+@cache
+def _fold_table() -> dict[int, str]:
+    from ..noise.chars import CONFUSABLE_FOLDS
+
+    return str.maketrans(CONFUSABLE_FOLDS)
 
 
 def fold_confusables(tokenizer) -> PreTrainedTokenizerFast:
