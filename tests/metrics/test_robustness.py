@@ -71,3 +71,12 @@ def test_textae_eval_prints_the_curve_of_an_embedding_run_on_scored_pairs(tmp_pa
     assert robustness["pairs"] == 100 and set(robustness["noisy"]) == {f"{f}@{r}" for f in [*NOISE_FAMILIES["en"], "mix"] for r in (0.1, 0.3)}
     assert "STS Spearman x100 on 100 eval pairs" in out.err and "| typos |" in out.err
     assert json.loads(out.out)["robustness"]["clean"] == robustness["clean"]  # stdout stays one JSON document
+    assert robustness["stability"]["punctuation@0.3"] < 0.999
+
+    pytest.importorskip("symspellpy", reason="the [dev] extra installs symspellpy")
+    assert main(["eval", str(tmp_path / "run"), "--reconstruct", "4", "--noise-rates", "0.3", "--correct-spelling"]) == 0
+    out = capsys.readouterr()
+    corrected = json.loads((tmp_path / "run" / "eval.json").read_text())["robustness"]
+    assert corrected["correct_spelling"] and "behind the spell-corrector" in out.err
+    # the corrector drops punctuation, so inserted punctuation is undone before the encoder reads the text
+    assert corrected["stability"]["punctuation@0.3"] == pytest.approx(1.0, abs=1e-5)
