@@ -39,6 +39,25 @@ def test_text_noise_is_seeded_per_row_and_retokenized(tokenizer, corpus):
     assert a["labels"].tolist() == reseeded["labels"].tolist()  # the target stays the clean text
 
 
+def test_a_front_end_rewrites_the_noisy_text_and_leaves_the_clean_side_alone(tokenizer, corpus):
+    ids = encode_texts(tokenizer, corpus[:4], 64)
+    rows = [{"input_ids": x, "text": t, "noise_seed": s} for x, t, s in zip(ids, corpus[:4], [1, 2, 3, 4])]
+    pipe = NoisePipeline([{"name": "insert_punctuation", "rate": 0.5}])
+
+    def front_end(texts):  # stands in for the spell-corrector: drops what the noise inserted
+        return [" ".join(w for w in t.split() if any(c.isalnum() for c in w)) for t in texts]
+
+    args = (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    fronted = TextAECollator(*args, noise=pipe, tokenizer=tokenizer, max_length=64, clean_inputs=True, front_end=front_end)(rows)
+    expected = encode_texts(tokenizer, front_end([pipe.text(r["text"], r["noise_seed"]) for r in rows]), 64)
+    assert [row[row != tokenizer.pad_token_id].tolist() for row in fronted["input_ids"]] == expected
+    assert [row[row != tokenizer.pad_token_id].tolist() for row in fronted["clean_input_ids"]] == ids  # the text as written
+    alone = TextAECollator(*args, tokenizer=tokenizer, max_length=64, front_end=front_end)(rows)  # no noise: the front end alone
+    assert [row[row != tokenizer.pad_token_id].tolist() for row in alone["input_ids"]] == encode_texts(tokenizer, front_end(corpus[:4]), 64)
+    with pytest.raises(ValueError, match="front end needs the tokenizer and mode 'autoencoder'"):
+        TextAECollator(*args, mode="lm", tokenizer=tokenizer, front_end=front_end)
+
+
 def test_text_noise_without_text_column_names_the_fix(tokenizer):
     pipe = NoisePipeline([{"name": "insert_emoji", "rate": 0.5}])
     collate = TextAECollator(0, 2, 3, noise=pipe, tokenizer=tokenizer)

@@ -37,6 +37,20 @@ def test_the_collator_builds_the_models_batch_format(tokenizer):
     assert batch["attention_mask"].sum(1).tolist() == [5, 3]
 
 
+def test_correct_spelling_puts_the_front_end_in_the_training_batches(tokenizer):
+    pytest.importorskip("symspellpy", reason="the [dev] extra installs symspellpy")
+    from textae.data.spelling import SpellingCorrector
+    from textae.training.build import prepare_data
+
+    base = {"model": {"encoder_config": TINY_ENCODER, "family": "dae"}, "data": {"source": "synthetic", "max_seq_length": 24}, "train": {"batch_size": 4}}
+    r = load_recipe(None, ["data.correct_spelling=true"], base=base)
+    _, train_ds, *_ = prepare_data(r)
+    assert isinstance(train_ds[0]["text"], str)  # the text stays beside the ids for the front end
+    collator = make_collator(build_model(r, tokenizer), r)
+    assert isinstance(collator.front_end, SpellingCorrector)
+    assert make_collator(build_model(recipe(family="dae"), tokenizer), recipe(family="dae")).front_end is None
+
+
 def test_text_noise_is_read_off_the_recipe_or_the_family_default():
     assert not uses_text_noise(recipe(family="mlm"))
     assert uses_text_noise(recipe(family="dae", noise=[{"name": "keyboard_typos", "rate": 0.1}])) is True

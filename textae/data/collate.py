@@ -55,6 +55,11 @@ class TextAECollator:
     per row like ``noise``): ``input_ids`` = [BOS] corrupt(x) [EOS], the row's text corrupted and
     tokenized with character offsets, and ``tag_labels`` the noise class of each of those tokens
     (:func:`~textae.noise.labels.token_tags`; -100 on BOS / EOS / padding); ``labels`` stay clean.
+
+    Text front end (``front_end``: texts → texts, e.g. :class:`~textae.data.spelling.SpellingCorrector`):
+    it rewrites the encoder's input text after the text-level noise, before tokenizing, so that the
+    model trains on what reaches it at inference behind the same front end. ``clean_input_ids`` and
+    ``labels`` stay the row's own text (the teacher's target is the clean sentence as written).
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class TextAECollator:
         pack_length: int | None = None,
         decoder_pad_token_id: int | None = None,
         tagged_noise=None,
+        front_end=None,
     ):
         if mode not in ("autoencoder", "lm"):
             raise ValueError(f"unknown collator mode {mode!r}; choose 'autoencoder' or 'lm'")
@@ -85,6 +91,8 @@ class TextAECollator:
             raise ValueError("text-level noise needs the tokenizer (to tokenize the corrupted text)")
         if tagged_noise is not None and (tokenizer is None or mode != "lm" or pack_length):
             raise ValueError("tagged noise needs the tokenizer and mode 'lm' without packing (it tags the tokens of one sentence a row)")
+        if front_end is not None and (tokenizer is None or mode != "autoencoder"):
+            raise ValueError("a text front end needs the tokenizer and mode 'autoencoder' (it rewrites the encoder's input text)")
         if word_ids and (tokenizer is None or not clean_inputs):
             raise ValueError("word_ids need the tokenizer and clean_inputs (they align the corrupted input with the clean one)")
         self.pad, self.bos, self.eos = pad_token_id, bos_token_id, eos_token_id
@@ -102,6 +110,7 @@ class TextAECollator:
         self.seed = seed
         self.pack_length = pack_length
         self.tagged_noise = tagged_noise
+        self.front_end = front_end
 
     @property
     def corrupts(self) -> bool:
@@ -127,9 +136,10 @@ class TextAECollator:
         None for a row whose ids a token step changed: its words are no longer the text's)."""
         seeds = [self._row_seed(r) for r in rows]
         words = None
-        if self.noise and self.noise.text_steps:
-            self._require_text(rows, "text-level noise")
-            texts = [self.noise.text(r["text"], seed) for r, seed in zip(rows, seeds)]
+        if (self.noise and self.noise.text_steps) or self.front_end:
+            self._require_text(rows, "text-level noise or a text front end")
+            texts = [self.noise.text(r["text"], seed) if self.noise else r["text"] for r, seed in zip(rows, seeds)]
+            texts = self.front_end(texts) if self.front_end else texts
             ids = encode_texts(self.tokenizer, texts, self._limit, warn=False)  # counted once, when the data was tokenized
             if with_words:
                 words = word_ids_of(self.tokenizer, texts, self._limit)
@@ -189,7 +199,7 @@ class TextAECollator:
             if self.tagged_noise is not None:
                 batch.update(self._tagged(rows))
         else:
-            encoder_in, words = self._corrupt(rows, self.word_ids) if (self.noise or self.word_ids) else (clean, None)
+            encoder_in, words = self._corrupt(rows, self.word_ids) if (self.noise or self.word_ids or self.front_end) else (clean, None)
             batch["input_ids"], batch["attention_mask"] = pad_sequences([self._wrap(x) for x in encoder_in], self.pad, self.multiple)
             if self.clean_inputs:
                 batch["clean_input_ids"], batch["clean_attention_mask"] = pad_sequences([self._wrap(x) for x in clean], self.pad, self.multiple)

@@ -21,7 +21,7 @@ from ..modules.decoder import as_decoder_config
 from ..noise import NoisePipeline
 from ..noise.labels import TaggedNoise
 from ..safe_loading import SAFE_WEIGHTS, refuse_pickled_weights
-from .recipe import Recipe
+from .recipe import Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def build_datasets(recipe: Recipe, tokenizer, train_raw, eval_raw, label2id=None
     column = text_column(recipe)
     # the raw text stays beside the ids only for text-level noise, which corrupts it afresh each epoch
     # (without it the cache files hold ids alone: half the disk and the mapped pages on a large corpus)
-    keep_text = uses_text_noise(recipe)
+    keep_text = uses_text_noise(recipe) or d.correct_spelling  # the front end rewrites the text too
     writer = build_decoder_tokenizer(recipe)
     train = tokenize_dataset(train_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text, decoder_tokenizer=writer)
     evals = tokenize_dataset(eval_raw, tokenizer, column, d.max_seq_length, d.label_column, label2id, keep_text=keep_text, decoder_tokenizer=writer)
@@ -301,7 +301,20 @@ def make_collator(model, recipe: Recipe, packed: bool = False) -> TextAECollator
         seed=recipe.train.seed,
         pack_length=recipe.train.pack_length if packed else None,
         tagged_noise=tagged_noise(spec),
+        front_end=spelling_front_end(recipe),
     )
+
+
+def spelling_front_end(recipe: Recipe):
+    """The spell-correcting front end of ``data.correct_spelling``, or None."""
+    if not recipe.data.correct_spelling:
+        return None
+    from ..data.spelling import SpellingCorrector
+
+    try:
+        return SpellingCorrector()
+    except ImportError as err:
+        raise RecipeError(f"data.correct_spelling: {err}") from None
 
 
 

@@ -46,6 +46,9 @@ class DataSection:
     vocab_size: int = 10000
     lowercase: bool = False
     fold_confusables: bool = False  # NFKC + Cyrillic/Greek look-alikes → Latin + no zero-width chars, in the tokenizer
+    # English: the encoder's input text goes through textae.data.spelling.SpellingCorrector after the
+    # noise (fold look-alikes, correct spelling), as it will at inference with --correct-spelling
+    correct_spelling: bool = False
     max_seq_length: int = 64
 
 
