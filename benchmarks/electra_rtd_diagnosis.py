@@ -142,8 +142,9 @@ def unigram_sampler(train_ds, vocab_size: int, special_ids: list[int]):
 
 
 @torch.no_grad()
-def context_free_auc(model, train_loader, eval_loader, batches: int) -> float:
-    """AUC on ``eval_loader`` of the per-token-id replaced share fitted on ``batches`` training batches."""
+def context_free_auc(model, train_loader, eval_loader, batches: int) -> tuple[float, torch.Tensor]:
+    """AUC on ``eval_loader`` of the per-token-id replaced share fitted on ``batches`` training batches,
+    and that share [V]."""
     from textae.metrics.electra import roc_auc
     from textae.tensors import IGNORE_INDEX
 
@@ -165,7 +166,45 @@ def context_free_auc(model, train_loader, eval_loader, batches: int) -> float:
         valid = out.rtd_labels != IGNORE_INDEX
         scores.append(rate[out.input_ids[valid]])
         positive.append(out.rtd_labels[valid] != 0)
-    return roc_auc(torch.cat(scores), torch.cat(positive))
+    return roc_auc(torch.cat(scores), torch.cat(positive)), rate
+
+
+@torch.no_grad()
+def auc_by_replacement_frequency(model, train_ds, eval_loader, rate: torch.Tensor, mass: float = 0.9) -> dict:
+    """The discriminator's and the context-free AUC with the replaced tokens split in two: those whose
+    new token is one of the frequent ids that make up ``mass`` of the training text, and the rest (each
+    subset against every original token). A rare token in place of a word is told by identity alone; a
+    frequent one, as with unigram draws or the generator, only by the context."""
+    from textae.metrics.electra import roc_auc
+    from textae.tensors import IGNORE_INDEX
+
+    vocab = rate.shape[0]
+    counts = torch.zeros(vocab, dtype=torch.float64)
+    for row in train_ds["input_ids"]:
+        counts += torch.bincount(torch.as_tensor(row), minlength=vocab)[:vocab].double()
+    order = counts.argsort(descending=True)
+    covered = counts[order].cumsum(0) / counts.sum()
+    frequent = torch.zeros(vocab, dtype=torch.bool)
+    frequent[order[: int((covered < mass).sum()) + 1]] = True
+    model.eval()
+    ids, labels, scores = [], [], []
+    for batch in eval_loader:
+        out = model(**batch)
+        valid = out.rtd_labels != IGNORE_INDEX
+        ids.append(out.input_ids[valid])
+        labels.append(out.rtd_labels[valid])
+        scores.append(1 - out.logits[valid].float().softmax(-1)[:, 0])
+    ids, labels, scores = torch.cat(ids), torch.cat(labels), torch.cat(scores)
+    original, replaced = labels == 0, labels != 0
+    split = {"frequent_ids": int(frequent.sum()), "mass": mass}
+    for name, part in (("frequent", replaced & frequent[ids]), ("rare", replaced & ~frequent[ids])):
+        keep = original | part
+        split[name] = {
+            "share_of_replaced": float(part.sum() / replaced.sum().clamp(min=1)),
+            "rtd_auc": roc_auc(scores[keep], part[keep]),
+            "context_free_auc": roc_auc(rate[ids][keep], part[keep]),
+        }
+    return split
 
 
 @torch.no_grad()
@@ -260,7 +299,8 @@ def run_variant(args, name: str) -> dict:
         train_dl = DataLoader(train_ds, batch_sampler=sampler_, collate_fn=collator)
         eval_dl = eval_loader(eval_ds, collator, recipe)
         report = electra_report(model, eval_dl)
-        baseline = context_free_auc(model, train_dl, eval_dl, args.baseline_batches)
+        baseline, rate = context_free_auc(model, train_dl, eval_dl, args.baseline_batches)
+        by_frequency = auc_by_replacement_frequency(model, train_ds, eval_dl, rate)
         cosine = inter_position_cosine(model, eval_dl)
         near, far = context_sensitivity(model, eval_dl)
     finally:
@@ -284,6 +324,7 @@ def run_variant(args, name: str) -> dict:
         "mlm_accuracy": report.get("mlm_accuracy"),
         "replaced_share": report.get("replaced_share"),
         "auc_curve": curve,
+        "by_replacement_frequency": by_frequency,
     }
 
 
@@ -409,11 +450,32 @@ def table(runs: dict) -> str:
     return "\n".join(lines)
 
 
+def frequency_table(runs: dict) -> str:
+    """The runs that split their replaced tokens by the new token's frequency."""
+    split = [r for r in runs.values() if r.get("by_replacement_frequency")]
+    if not split:
+        return ""
+    first = split[0]["by_replacement_frequency"]
+    lines = [
+        f"Replaced tokens split by the new token: one of the {first['frequent_ids']} frequent ids that make up "
+        f"{first['mass']:.0%} of the training text, or a rarer one (each part against every original token):",
+        "",
+        "| variant | steps | RTD AUC, all | frequent: share of replaced | frequent: RTD AUC | frequent: context-free | rare: RTD AUC | rare: context-free |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in split:
+        f, q = r["by_replacement_frequency"]["frequent"], r["by_replacement_frequency"]["rare"]
+        lines.append(f"| {r['variant']} | {r['steps']} | {r['rtd_auc']:.3f} | {f['share_of_replaced']:.2f} | {f['rtd_auc']:.3f} | {f['context_free_auc']:.3f} | {q['rtd_auc']:.3f} | {q['context_free_auc']:.3f} |")
+    return "\n".join(lines)
+
+
 def write(results: Path, stored: dict) -> None:
     results.with_suffix(".json").write_text(json.dumps(stored, indent=2))
     notes = results.with_name(results.name + "_notes.md")
     text = notes.read_text() if notes.exists() else ""
     text += "RTD on PTB valid (first 512 sentences) after short runs; written by benchmarks/electra_rtd_diagnosis.py.\n\n" + table(stored["runs"]) + "\n"
+    if frequency_table(stored["runs"]):
+        text += "\n" + frequency_table(stored["runs"]) + "\n"
     for key, r in stored.get("mlm_encoders", {}).items():
         sens = r["context_sensitivity"]
         text += (f"\nThe masked-LM encoder after {r['steps']} steps (the warm start): MLM accuracy {r['mlm_accuracy']:.3f}, inter-position cosine "

@@ -185,9 +185,11 @@ def length_grouped_batches(lengths: list[int], batch_size: int, gen: torch.Gener
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
-def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_init: bool = False, lr: float | None = None) -> dict:
+def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_init: bool = False, lr: float | None = None, score_train: bool = False, **config) -> dict:
     """Train → dev accuracy (SST-2, or any labels 0..K-1) with AutoModelForSequenceClassification and a
-    plain torch loop; ``lr`` overrides ``args.ft_lr``."""
+    plain torch loop; ``lr`` overrides ``args.ft_lr``. ``score_train`` adds the accuracy on the training
+    set after fine-tuning (does it fit, or fit and not generalise); ``config`` overrides fields of the
+    classifier's config (ModernBERT's ``classifier_pooling="mean"``)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
 
     tok = AutoTokenizer.from_pretrained(encoder_dir)
@@ -195,9 +197,9 @@ def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_ini
     num_labels = max(labels) + 1
     torch.manual_seed(seed)
     if random_init:
-        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(encoder_dir, num_labels=num_labels))
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(encoder_dir, num_labels=num_labels, **config))
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(encoder_dir, num_labels=num_labels)
+        model = AutoModelForSequenceClassification.from_pretrained(encoder_dir, num_labels=num_labels, **config)
     enc = tok(texts, truncation=True, max_length=args.max_seq_length + 2)["input_ids"]
     total = math.ceil(len(enc) / args.ft_batch_size) * args.ft_epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr or args.ft_lr, weight_decay=0.01)
@@ -217,14 +219,20 @@ def fine_tune(args, encoder_dir: Path, seed: int, train_set, dev_set, random_ini
             scheduler.step()
     seconds = time.perf_counter() - start
     model.eval()
-    dev_texts, dev_labels = dev_set
+    result = {"seed": seed, "dev_accuracy": accuracy(args, model, tok, *dev_set), "seconds": seconds, "steps": total}
+    if score_train:
+        result["train_accuracy"] = accuracy(args, model, tok, *train_set)
+    return result
+
+
+def accuracy(args, model, tok, texts: list[str], labels: list[int]) -> float:
     correct = 0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-        for i in range(0, len(dev_texts), 128):
-            batch = tok(dev_texts[i : i + 128], padding=True, truncation=True, max_length=args.max_seq_length + 2, return_tensors="pt")
+        for i in range(0, len(texts), 128):
+            batch = tok(texts[i : i + 128], padding=True, truncation=True, max_length=args.max_seq_length + 2, return_tensors="pt")
             pred = model(**batch).logits.argmax(-1)
-            correct += int((pred == torch.tensor(dev_labels[i : i + 128])).sum())
-    return {"seed": seed, "dev_accuracy": correct / len(dev_texts), "seconds": seconds, "steps": total}
+            correct += int((pred == torch.tensor(labels[i : i + 128])).sum())
+    return correct / len(texts)
 
 
 # ---- report ------------------------------------------------------------------------------------------
