@@ -18,10 +18,26 @@ from __future__ import annotations
 
 import importlib.resources
 from collections import OrderedDict
+from functools import cache
 
 from .tokenization import fold_text
 
 DICTIONARY = "frequency_dictionary_en_82_765.txt"
+
+
+@cache
+def english_speller():
+    """symspellpy's index of its English dictionary, built once per process (seconds: it holds every
+    deletion of every word within two edits) and shared by every corrector, which only reads it."""
+    try:
+        from symspellpy import SymSpell
+    except ImportError as err:
+        raise ImportError('the spell-correcting front end needs symspellpy: pip install "textae[spell]"') from err
+    speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+    path = importlib.resources.files("symspellpy") / DICTIONARY
+    if not speller.load_dictionary(str(path), term_index=0, count_index=1):
+        raise FileNotFoundError(f"symspellpy's English dictionary was not found at {path}")
+    return speller
 
 
 class SpellingCorrector:
@@ -35,20 +51,13 @@ class SpellingCorrector:
     """
 
     def __init__(self, max_edit_distance: int = 2, fold: bool = True, cache_size: int = 100_000):
-        try:
-            from symspellpy import SymSpell
-        except ImportError as err:
-            raise ImportError('the spell-correcting front end needs symspellpy: pip install "textae[spell]"') from err
         if not 0 <= max_edit_distance <= 2:
             raise ValueError(f"max_edit_distance must be 0, 1 or 2, got {max_edit_distance}")
         self.max_edit_distance = max_edit_distance
         self.fold = fold
         self.cache_size = cache_size
         self._cache: OrderedDict[str, str] = OrderedDict()
-        self._speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-        path = importlib.resources.files("symspellpy") / DICTIONARY
-        if not self._speller.load_dictionary(str(path), term_index=0, count_index=1):
-            raise FileNotFoundError(f"symspellpy's English dictionary was not found at {path}")
+        self._speller = english_speller()
 
     def __call__(self, texts: str | list[str]) -> str | list[str]:
         if isinstance(texts, str):
