@@ -363,6 +363,16 @@ def main() -> int:
     return report(args, settings)
 
 
+def front_end_note(results: dict) -> str:
+    """Which run sits behind the spell-corrector in the 'folding + spell-corrector + textae DAE' row."""
+    run = results.get("front_end_run")
+    if not run:
+        return ""
+    trained_behind = "correct_spelling: true" in run.get("recipe", "")
+    return (f" 'folding + spell-corrector + textae DAE': the run {run['run']}"
+            + (", trained behind the same front end (data.correct_spelling)." if trained_behind else ", read behind the front end."))
+
+
 def report(args, settings: dict) -> int:
     """The tables, the plot and the JSON from every kept row."""
     rows_dir = Path(args.out_dir) / "rows"
@@ -386,7 +396,7 @@ def report(args, settings: dict) -> int:
     md = [
         f"STS-B dev ({settings['pairs_en']} pairs), Spearman ×100 of cosine; noise on both sentences; in brackets the mean "
         f"cos(clean, noisy embedding). textae: `{settings['recipe']}` ({results.get('textae_run', {})}); ST TSDAE: {settings['st_tsdae']}. "
-        f"Machine: {results['machine']}.",
+        f"Machine: {results['machine']}." + front_end_note(results),
         "",
         "The mix (one family drawn per sentence), Spearman against the rate:",
         "",
