@@ -93,23 +93,26 @@ def linear_probe(args, encoder_dir: Path, tasks: dict, random_init: bool, seed: 
     return scores
 
 
+def lr_sweep(args, tasks: dict, name: str, path: Path, lrs: list[float], **config) -> dict:
+    """lr → the SST-2 fine-tuning of each seed (with its training accuracy); ``config`` overrides the
+    classifier's config (the pooling arm)."""
+    sweep = {}
+    for lr in lrs:
+        rows = [base.fine_tune(args, path, seed, *tasks["sst2"], random_init=name == "random_init", lr=lr, score_train=True, **config) for seed in args.seeds]
+        sweep[f"{lr:g}"] = rows
+        print(f"  {name} {config or ''} lr {lr:g}: dev {fmt([r['dev_accuracy'] for r in rows])}, train {fmt([r['train_accuracy'] for r in rows])}", flush=True)
+    return sweep
+
+
 def measure(args, tasks: dict, name: str, path: Path) -> dict:
     random_init = name == "random_init"
     probe_seeds = args.seeds if random_init else args.seeds[:1]  # a pretrained encoder's features do not depend on the seed
     probes = [linear_probe(args, path, tasks, random_init, seed) for seed in probe_seeds]
-    sweep = {}
-    for lr in args.lrs:
-        sweep[f"{lr:g}"] = [base.fine_tune(args, path, seed, *tasks["sst2"], random_init=random_init, lr=lr, score_train=True) for seed in args.seeds]
-        print(f"  {name} lr {lr:g}: dev {fmt([r['dev_accuracy'] for r in sweep[f'{lr:g}']])}, train {fmt([r['train_accuracy'] for r in sweep[f'{lr:g}']])}", flush=True)
-    return {"probe": {task: [p[task] for p in probes] for task in tasks}, "fine_tuning_sst2": sweep}
+    return {"probe": {task: [p[task] for p in probes] for task in tasks}, "fine_tuning_sst2": lr_sweep(args, tasks, name, path, args.lrs)}
 
 
 def measure_mean_pooling(args, tasks: dict, name: str, path: Path) -> dict:
-    sweep = {}
-    for lr in args.mean_lrs:
-        sweep[f"{lr:g}"] = [base.fine_tune(args, path, seed, *tasks["sst2"], random_init=name == "random_init", lr=lr, score_train=True, classifier_pooling="mean") for seed in args.seeds]
-        print(f"  {name} mean pooling, lr {lr:g}: dev {fmt([r['dev_accuracy'] for r in sweep[f'{lr:g}']])}", flush=True)
-    return {"fine_tuning_sst2_mean": sweep}
+    return {"fine_tuning_sst2_mean": lr_sweep(args, tasks, name, path, args.mean_lrs, classifier_pooling="mean")}
 
 
 def fmt(values: list[float]) -> str:
